@@ -1,0 +1,178 @@
+"""Every table seglake reads or writes: its name, location, layout and keys, plus the
+Delta I/O that writes it. Jobs, notebooks and tests ask this module for tables; nobody
+else builds a path or calls `.write`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+Layer = Literal["bronze", "silver", "gold"]
+
+
+@dataclass(frozen=True)
+class Table:
+    layer: Layer
+    name: str
+    description: str
+    keys: tuple[str, ...] = ()
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+# --- bronze: raw records as received, plus where and when they came in -------------
+BRONZE_EVENTS = Table("bronze", "events", "Raw event JSON lines as received, one row per line.")
+BRONZE_TRANSACTIONS = Table("bronze", "transactions", "Raw order rows (all columns as strings).")
+BRONZE_PROFILES = Table("bronze", "profiles", "Raw CRM profile rows (all columns as strings).")
+BRONZE_REVIEWS = Table("bronze", "reviews", "Raw review JSON lines as received.")
+
+# --- silver: typed, deduplicated, stitched, sessionised ------------------------------
+SILVER_EVENTS = Table(
+    "silver", "events", "Typed, deduplicated, identity-stitched events (UTC).",
+    keys=("message_id",), partition_by=("event_date",),
+)
+SILVER_EVENTS_UNSTITCHED = Table(
+    "silver", "events_unstitched",
+    "Typed, deduplicated, bot-flagged events before identity stitching; kept so history "
+    "can be re-stitched when a new identity link appears.",
+    keys=("message_id",), partition_by=("event_date",),
+)
+SILVER_SESSIONS = Table(
+    "silver", "sessions", "One row per session with session-level facts.",
+    keys=("session_id",), partition_by=("session_date",),
+)
+SILVER_ORDERS = Table("silver", "orders", "Typed, deduplicated orders.", keys=("order_id",))
+SILVER_PROFILES = Table(
+    "silver", "profiles", "Latest profile per customer, PII pseudonymised.", keys=("customer_id",)
+)
+SILVER_REVIEWS = Table("silver", "reviews", "Typed, deduplicated reviews.", keys=("review_id",))
+SILVER_IDENTITY_MAP = Table(
+    "silver", "identity_map", "anonymous id -> customer id links.", keys=("anonymous_id",)
+)
+SILVER_QUARANTINE = Table(
+    "silver", "quarantine", "Rejected records with the reason they were rejected.",
+    keys=("source", "record_id"),
+)
+
+# --- gold: what models, rules and marketing tools consume ----------------------------
+GOLD_CUSTOMER_FEATURES = Table(
+    "gold", "customer_features", "Point-in-time customer features, one row per customer per as_of.",
+    keys=("customer_id", "as_of"), partition_by=("as_of",),
+)
+GOLD_SEGMENT_ASSIGNMENTS = Table(
+    "gold", "segment_assignments", "Cluster and persona per customer per as_of.",
+    keys=("customer_id", "as_of"), partition_by=("as_of",),
+)
+GOLD_SEGMENT_PROFILES = Table(
+    "gold", "segment_profiles", "Size, share and centroid of each segment per as_of.",
+    keys=("as_of", "segment_id"), partition_by=("as_of",),
+)
+GOLD_RUN_METRICS = Table(
+    "gold", "run_metrics", "Rows and data-quality figures per job run.",
+    keys=("run_id", "stage", "table_name", "metric"),
+)
+
+ALL_TABLES: tuple[Table, ...] = (
+    BRONZE_EVENTS, BRONZE_TRANSACTIONS, BRONZE_PROFILES, BRONZE_REVIEWS,
+    SILVER_EVENTS, SILVER_EVENTS_UNSTITCHED, SILVER_SESSIONS, SILVER_ORDERS, SILVER_PROFILES, SILVER_REVIEWS,
+    SILVER_IDENTITY_MAP, SILVER_QUARANTINE,
+    GOLD_CUSTOMER_FEATURES, GOLD_SEGMENT_ASSIGNMENTS, GOLD_SEGMENT_PROFILES, GOLD_RUN_METRICS,
+)
+
+
+def table(qualified_name: str) -> Table:
+    """Look a table up by `layer.name`."""
+    for t in ALL_TABLES:
+        if t.qualified_name == qualified_name:
+            return t
+    raise KeyError(qualified_name)
+
+
+class Catalog:
+    """Locations of the tables of one lake, and the only code that writes them."""
+
+    def __init__(self, lake_root: str, database: str | None = None) -> None:
+        self.lake_root = lake_root.rstrip("/")
+        self.database = database
+
+    def path(self, t: Table) -> str:
+        return f"{self.lake_root}/{t.layer}/{t.name}"
+
+    def metastore_name(self, t: Table) -> str | None:
+        return f"{self.database}.{t.layer}_{t.name}" if self.database else None
+
+    def exists(self, spark: SparkSession, t: Table) -> bool:
+        return DeltaTable.isDeltaTable(spark, self.path(t))
+
+    def read(self, spark: SparkSession, t: Table, version: int | None = None) -> DataFrame:
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(self.path(t))
+
+    def delta(self, spark: SparkSession, t: Table) -> DeltaTable:
+        return DeltaTable.forPath(spark, self.path(t))
+
+    def last_commit_rows(self, spark: SparkSession, t: Table) -> int:
+        """Rows written by the table's latest commit, from Delta's operation metrics."""
+        metrics = self.delta(spark, t).history(1).select("operationMetrics").first()[0] or {}
+        return int(metrics.get("numOutputRows", 0))
+
+    # -- writes -------------------------------------------------------------------
+    def append(self, df: DataFrame, t: Table) -> None:
+        self._writer(df, t, "append").option("mergeSchema", "true").save(self.path(t))
+        self._register(df.sparkSession, t)
+
+    def overwrite(self, df: DataFrame, t: Table) -> None:
+        """Replace the whole table (schema included): for tables rebuilt from scratch."""
+        (
+            self._writer(df, t, "overwrite")
+            .option("overwriteSchema", "true")
+            .save(self.path(t))
+        )
+        self._register(df.sparkSession, t)
+
+    def replace_where(self, df: DataFrame, t: Table, predicate: str) -> None:
+        """Atomically replace exactly the rows matching `predicate` (e.g. one as_of)."""
+        (
+            self._writer(df, t, "overwrite")
+            .option("replaceWhere", predicate)
+            .option("mergeSchema", "true")
+            .save(self.path(t))
+        )
+        self._register(df.sparkSession, t)
+
+    def upsert(self, df: DataFrame, t: Table) -> None:
+        """MERGE on the table's keys: update matches, insert the rest."""
+        spark = df.sparkSession
+        if not self.exists(spark, t):
+            self.overwrite(df, t)
+            return
+        condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in t.keys)
+        (
+            self.delta(spark, t).alias("t")
+            .merge(df.alias("s"), condition)
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    def _writer(self, df: DataFrame, t: Table, mode: str):
+        writer = df.write.format("delta").mode(mode)
+        if t.partition_by:
+            writer = writer.partitionBy(*t.partition_by)
+        return writer
+
+    def _register(self, spark: SparkSession, t: Table) -> None:
+        name = self.metastore_name(t)
+        if name is None:
+            return
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{self.path(t)}'")

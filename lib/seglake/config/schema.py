@@ -1,0 +1,146 @@
+"""Typed configuration objects.
+
+Every YAML key maps onto a field here; the loader rejects anything else. Defaults are the
+laptop defaults; `conf/base.yml` states the same values explicitly so users see them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+DELTA_PACKAGE = "io.delta:delta-spark_4.1_2.13:4.4.0"
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    app_name: str = "seglake"
+    # Used only when seglake starts Spark itself; spark-submit and Databricks decide.
+    master: str = "local[*]"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8
+    ui_enabled: bool = False
+    log_level: str = "WARN"
+    packages: list[str] = field(default_factory=lambda: [DELTA_PACKAGE])
+    # Ivy cache for spark.jars.packages; jars land in <ivy_dir>/jars.
+    ivy_dir: str = "~/.ivy2.5.2"
+    # Use the jars already in <ivy_dir>/jars instead of resolving them (no network).
+    offline: bool = False
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    landing: str
+    lake: str
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    tracking_uri: str
+    experiment: str = "seglake"
+    registered_model_prefix: str = "seglake"
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    # When set, every table is also registered as <database>.<layer>_<name> in the
+    # metastore; paths stay the source of truth so delta-rs readers need no metastore.
+    database: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    path: str
+    format: Literal["json", "csv", "parquet"]
+    # canonical column -> column name in this company's files
+    columns: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourcesConfig:
+    events: SourceConfig
+    transactions: SourceConfig
+    profiles: SourceConfig
+    reviews: SourceConfig
+
+
+@dataclass(frozen=True)
+class DirtyRates:
+    """Share of generated records made dirty in each way (0 disables it)."""
+
+    malformed_json: float = 0.002
+    wrong_type: float = 0.002
+    duplicate: float = 0.01
+    late: float = 0.01
+    future: float = 0.001
+    missing_id: float = 0.002
+    bot_visitors: float = 0.01
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    customers: int = 2000
+    events: int = 200_000
+    seed: int = 42
+    start_date: str = "2025-01-01"
+    days: int = 365
+    # Customers per Spark job; bounds the work in flight and drives progress reporting.
+    customers_per_chunk: int = 200_000
+    files_per_chunk: int = 2
+    dirty: DirtyRates = field(default_factory=DirtyRates)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    session_gap_minutes: int = 30
+    future_tolerance_hours: int = 24
+    bot_user_agent_patterns: list[str] = field(
+        default_factory=lambda: ["bot", "crawler", "spider", "headless"]
+    )
+    bot_max_events_per_minute: int = 60
+    max_string_length: int = 4096
+    # Key for pseudonymising PII (keyed SHA-256); production reads it from a secret.
+    pii_secret: str = "local-only-secret"
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    # Snapshot date (YYYY-MM-DD); empty means the day after the newest silver event.
+    as_of: str | None = None
+    windows_days: list[int] = field(default_factory=lambda: [30, 90, 365])
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    features: list[str] = field(default_factory=list)
+    log_features: list[str] = field(default_factory=list)
+    # Value for a feature that is missing for a reason (no order yet: recency unknown);
+    # features not listed here are imputed with the median.
+    fill_values: dict[str, float] = field(default_factory=dict)
+    scaler: Literal["standard", "minmax"] = "standard"
+    k_min: int = 2
+    k_max: int = 8
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
+    max_iter: int = 40
+    min_segment_share: float = 0.02
+    # Mean adjusted Rand index between seeds below which a k is called unstable.
+    min_stability: float = 0.8
+    sample_fraction_for_selection: float = 1.0
+    # Clustering is profiling: only customers who consented to it are segmented.
+    require_profiling_consent: bool = True
+
+
+@dataclass(frozen=True)
+class SeglakeConfig:
+    env: str
+    paths: PathsConfig
+    mlflow: MlflowConfig
+    sources: SourcesConfig
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)

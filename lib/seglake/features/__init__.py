@@ -1,0 +1,1 @@
+"""Gold customer features."""

@@ -1,0 +1,154 @@
+"""Landing files -> bronze Delta tables, each file exactly once.
+
+The ledger of ingested files is the bronze table itself: every row carries its source
+file's path, size and modification time, and one batch is one atomic Delta append. A
+run that dies before its commit leaves no trace, so the next run picks the same files
+up again; a run that committed is never repeated. No side table can drift out of step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from seglake.catalog import (
+    BRONZE_EVENTS,
+    BRONZE_PROFILES,
+    BRONZE_REVIEWS,
+    BRONZE_TRANSACTIONS,
+    Catalog,
+    Table,
+)
+from seglake.config.schema import SeglakeConfig, SourceConfig
+from seglake.errors import InputError
+from seglake.runs import RunContext
+
+SOURCE_TABLES: dict[str, Table] = {
+    "events": BRONZE_EVENTS,
+    "transactions": BRONZE_TRANSACTIONS,
+    "profiles": BRONZE_PROFILES,
+    "reviews": BRONZE_REVIEWS,
+}
+
+FILE_IDENTITY = ("_source_file", "_file_size", "_file_modified_at")
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    path: str
+    size: int
+    modified_at_ms: int
+
+
+def list_landing_files(spark: SparkSession, folder: str) -> list[LandingFile]:
+    """Data files under `folder`, recursively; names starting with _ or . are skipped the
+    way Spark's own readers skip them (markers, checksums, ground truth)."""
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FS reaches every filesystem
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001
+    root = jvm.org.apache.hadoop.fs.Path(folder)
+    fs = root.getFileSystem(hadoop_conf)
+    if not fs.exists(root):
+        return []
+    found: list[LandingFile] = []
+    pending = [root]
+    while pending:
+        for status in fs.listStatus(pending.pop()):
+            name = status.getPath().getName()
+            if name.startswith(("_", ".")):
+                continue
+            if status.isDirectory():
+                pending.append(status.getPath())
+            elif status.getLen() > 0:
+                found.append(
+                    LandingFile(status.getPath().toString(), status.getLen(), status.getModificationTime())
+                )
+    return sorted(found, key=lambda f: f.path)
+
+
+def with_ingest_metadata(df: DataFrame, run: RunContext, payload: Column) -> DataFrame:
+    """Replace the reader's `_metadata` struct by where each record came from and which
+    run brought it in; `_record_id` is stable for the same line of the same file."""
+    return (
+        df.withColumn("_source_file", F.col("_metadata.file_path"))
+        .withColumn("_file_size", F.col("_metadata.file_size"))
+        .withColumn("_file_modified_at", F.unix_millis(F.col("_metadata.file_modification_time")))
+        .withColumn("_ingested_at", F.lit(run.started_at).cast("timestamp"))
+        .withColumn("_run_id", F.lit(run.run_id))
+        .withColumn(
+            "_record_id",
+            F.substring(F.sha2(F.concat_ws("\u0001", F.col("_source_file"), payload), 256), 1, 32),
+        )
+        .drop("_metadata")
+    )
+
+
+def read_source_files(spark: SparkSession, source: SourceConfig, paths: list[str]) -> DataFrame:
+    """Read files as received, keeping the reader's `_metadata`: JSON as raw text lines
+    (`_raw`), CSV/Parquet with every column a string so nothing fails to parse here."""
+    if source.format == "json":
+        df = spark.read.text(paths)
+        return df.select(F.col("value").alias("_raw"), "_metadata")
+    if source.format == "csv":
+        df = spark.read.options(**{"header": "true", **source.options, "inferSchema": "false"}).csv(paths)
+    else:
+        df = spark.read.options(**source.options).parquet(paths)
+    return df.select([F.col(f"`{c}`").cast("string").alias(c) for c in df.columns] + ["_metadata"])
+
+
+def new_files(spark: SparkSession, catalog: Catalog, table: Table, files: list[LandingFile]) -> list[str]:
+    """Files not yet in `table` (same path, size and modification time)."""
+    if not files:
+        return []
+    if not catalog.exists(spark, table):
+        return [f.path for f in files]
+    seen = {
+        (r[0], r[1], r[2])
+        for r in catalog.read(spark, table).select(*FILE_IDENTITY).distinct().collect()
+    }  # one row per landing file: file-level metadata, never records
+    return [f.path for f in files if (_spark_path(f.path), f.size, f.modified_at_ms) not in seen]
+
+
+def _spark_path(path: str) -> str:
+    # _metadata.file_path is a URI (file:/x -> file:///x); compare in that form.
+    return "file://" + path[len("file:"):] if path.startswith("file:/") and not path.startswith("file://") else path
+
+
+@dataclass(frozen=True)
+class BronzeResult:
+    source: str
+    files_new: int
+    rows_added: int
+
+
+def ingest_source(
+    spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run: RunContext, source_name: str
+) -> BronzeResult:
+    source: SourceConfig = getattr(cfg.sources, source_name)
+    table = SOURCE_TABLES[source_name]
+    folder = f"{cfg.paths.landing.rstrip('/')}/{source.path}"
+    files = new_files(spark, catalog, table, list_landing_files(spark, folder))
+    if not files:
+        return BronzeResult(source_name, 0, 0)
+    raw = read_source_files(spark, source, files)
+    data_columns = [c for c in raw.columns if c != "_metadata"]
+    payload = F.col("_raw") if source.format == "json" else F.to_json(F.struct(*data_columns))
+    catalog.append(with_ingest_metadata(raw, run, payload), table)
+    return BronzeResult(source_name, len(files), catalog.last_commit_rows(spark, table))
+
+
+def ingest_bronze(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run: RunContext) -> list[BronzeResult]:
+    landing = cfg.paths.landing
+    if not _folder_exists(spark, landing):
+        raise InputError(
+            f"landing folder '{landing}' does not exist; run `seglake generate` for sample data "
+            "or pass --landing <folder with events/, transactions/, profiles/, reviews/>"
+        )
+    return [ingest_source(spark, cfg, catalog, run, name) for name in SOURCE_TABLES]
+
+
+def _folder_exists(spark: SparkSession, folder: str) -> bool:
+    jvm = spark.sparkContext._jvm  # noqa: SLF001
+    path = jvm.org.apache.hadoop.fs.Path(folder)
+    return bool(path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path))  # noqa: SLF001

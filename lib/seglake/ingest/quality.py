@@ -1,0 +1,38 @@
+"""Quarantine mechanics shared by every silver source: rules produce reasons, records
+with any reason are set aside with them, never dropped."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+QUARANTINE_COLUMNS = ("source", "record_id", "reasons", "raw", "source_file", "run_id")
+
+
+def with_reasons(df: DataFrame, rules: Mapping[str, Column]) -> DataFrame:
+    """Add `_reasons`: the names of the rules (name -> 'is broken' condition) a row breaks."""
+    flags = [F.when(F.coalesce(broken, F.lit(False)), F.lit(name)) for name, broken in rules.items()]
+    return df.withColumn("_reasons", F.filter(F.array(*flags), lambda r: r.isNotNull()))
+
+
+def split_quarantine(df: DataFrame, source: str, raw: Column) -> tuple[DataFrame, DataFrame]:
+    """(good rows without `_reasons`, quarantine rows) for a frame built by `with_reasons`."""
+    broken = F.size("_reasons") > 0
+    good = df.where(~broken).drop("_reasons")
+    bad = df.where(broken).select(
+        F.lit(source).alias("source"),
+        F.col("_record_id").alias("record_id"),
+        F.col("_reasons").alias("reasons"),
+        raw.alias("raw"),
+        F.col("_source_file").alias("source_file"),
+        F.col("_run_id").alias("run_id"),
+    )
+    return good, bad
+
+
+def keep_first(df: DataFrame, key: str, order: list[Column]) -> DataFrame:
+    """One row per `key` (the first by `order`), for deduplicating replays and re-sends."""
+    w = Window.partitionBy(key).orderBy(*order)
+    return df.withColumn("_dup_rank", F.row_number().over(w)).where("_dup_rank = 1").drop("_dup_rank")

@@ -1,0 +1,149 @@
+"""The jobs: each stage's extract -> transform -> load, and the whole DAG in order.
+
+Every job returns the lines of its summary; the CLI prints them. Each stage also records
+its figures in gold.run_metrics so runs can be compared over time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date
+
+from pyspark.sql import SparkSession
+
+from seglake.catalog import ALL_TABLES, GOLD_RUN_METRICS, Catalog
+from seglake.config.schema import SeglakeConfig
+from seglake.features.build import build_features, resolve_as_of
+from seglake.generate import generate_landing
+from seglake.ingest.bronze import ingest_bronze
+from seglake.ingest.silver import build_silver
+from seglake.runs import RunContext
+
+Lines = list[str]
+
+
+@dataclass(frozen=True)
+class JobContext:
+    spark: SparkSession
+    cfg: SeglakeConfig
+    catalog: Catalog
+    run: RunContext
+    progress: Callable[[str], None] = print
+
+
+def record_metrics(ctx: JobContext, stage: str, metrics: dict[tuple[str, str], float]) -> None:
+    rows = [
+        (ctx.run.run_id, ctx.run.started_at, stage, table, metric, float(value))
+        for (table, metric), value in metrics.items()
+    ]
+    if not rows:
+        return
+    df = ctx.spark.createDataFrame(
+        rows, "run_id string, run_started_at timestamp, stage string, table_name string, metric string, value double"
+    )
+    ctx.catalog.append(df, GOLD_RUN_METRICS)
+
+
+def run_generate(ctx: JobContext, customers: int | None = None, events: int | None = None, seed: int | None = None) -> Lines:
+    gen = ctx.cfg.generator
+    gen = replace(
+        gen,
+        customers=customers if customers is not None else gen.customers,
+        events=events if events is not None else gen.events,
+        seed=seed if seed is not None else gen.seed,
+    )
+    summary = generate_landing(ctx.spark, gen, ctx.cfg.paths.landing, progress=ctx.progress)
+    return summary.lines()
+
+
+def run_bronze(ctx: JobContext) -> Lines:
+    results = ingest_bronze(ctx.spark, ctx.cfg, ctx.catalog, ctx.run)
+    record_metrics(
+        ctx, "bronze",
+        {(f"bronze.{r.source}", m): v for r in results for m, v in (("files_new", r.files_new), ("rows_added", r.rows_added))},
+    )
+    return [f"bronze.{r.source:<13} +{r.rows_added:>10,} rows from {r.files_new} new file(s)" for r in results]
+
+
+def run_silver(ctx: JobContext) -> Lines:
+    result = build_silver(ctx.spark, ctx.cfg, ctx.catalog, ctx.run)
+    metrics: dict[tuple[str, str], float] = {}
+    lines = []
+    for s in result.sources:
+        lines.append(
+            f"silver {s.source:<13} bronze {s.bronze_rows:>10,} -> silver {s.silver_rows:>10,}"
+            f"  quarantined {s.quarantined_rows:>7,}  duplicates removed {s.duplicates_removed:>7,}"
+        )
+        metrics.update({
+            (s.source, "bronze_rows"): s.bronze_rows, (s.source, "silver_rows"): s.silver_rows,
+            (s.source, "quarantined_rows"): s.quarantined_rows, (s.source, "duplicates_removed"): s.duplicates_removed,
+        })
+    for reason, n in result.quarantine_by_reason.items():
+        metrics[("silver.quarantine", f"reason:{reason}")] = n
+    metrics[("silver.events", "bot_events")] = result.bot_events
+    metrics[("silver.sessions", "rows")] = result.sessions
+    metrics[("silver.identity_map", "rows")] = result.identity_links
+    record_metrics(ctx, "silver", metrics)
+    reasons = ", ".join(f"{k}={v:,}" for k, v in result.quarantine_by_reason.items()) or "none"
+    lines += [
+        f"quarantine reasons: {reasons}",
+        f"bot events flagged: {result.bot_events:,}; sessions: {result.sessions:,}; "
+        f"anonymous ids stitched: {result.identity_links:,}",
+    ]
+    return lines
+
+
+def run_features(ctx: JobContext, as_of: str | None = None) -> tuple[Lines, date]:
+    snapshot = resolve_as_of(ctx.spark, ctx.cfg, ctx.catalog, as_of)
+    result = build_features(ctx.spark, ctx.cfg, ctx.catalog, snapshot)
+    record_metrics(ctx, "features", {("gold.customer_features", "rows"): result.customers})
+    return [f"gold.customer_features as_of {result.as_of}: {result.customers:,} customers"], snapshot
+
+
+def run_segments(ctx: JobContext, as_of: str | None = None) -> Lines:
+    # MLflow is slow to import; only the jobs that train pay for it.
+    from seglake.segmentation.train import train_segments
+
+    snapshot = resolve_as_of(ctx.spark, ctx.cfg, ctx.catalog, as_of)
+    r = train_segments(ctx.spark, ctx.cfg, ctx.catalog, ctx.run, snapshot)
+    record_metrics(ctx, "segments", {
+        ("gold.segment_assignments", "rows"): r.customers, ("gold.segment_assignments", "k"): r.k,
+        ("gold.segment_assignments", "silhouette"): r.silhouette,
+    })
+    lines = [f"segments as_of {r.as_of}: k={r.k} over {r.customers:,} consenting customers ({r.reason})"]
+    lines += [f"  segment {s}: {share:6.1%}  {name}" for s, name, share in r.personas]
+    lines.append(f"MLflow run {r.mlflow_run_id}; model {r.model_name} v{r.model_version} (alias champion)")
+    return lines
+
+
+def run_pipeline(ctx: JobContext, generate: bool = False, as_of: str | None = None, **generate_args: int | None) -> Lines:
+    """generate (optional) -> bronze -> silver -> features -> segments, then table sizes."""
+    lines: Lines = []
+    stages: list[tuple[str, Callable[[], Lines]]] = []
+    if generate:
+        stages.append(("generate", lambda: run_generate(ctx, **generate_args)))
+    stages += [("bronze", lambda: run_bronze(ctx)), ("silver", lambda: run_silver(ctx))]
+    snapshot: dict[str, date] = {}
+
+    def features() -> Lines:
+        out, snapshot["as_of"] = run_features(ctx, as_of)
+        return out
+
+    stages += [("features", features), ("segments", lambda: run_segments(ctx, (snapshot["as_of"]).isoformat()))]
+    for name, stage in stages:
+        started = time.monotonic()
+        ctx.progress(f"[{name}] running ...")
+        lines += stage()
+        ctx.progress(f"[{name}] done in {time.monotonic() - started:,.0f}s")
+    return lines + ["", "tables:"] + table_sizes(ctx)
+
+
+def table_sizes(ctx: JobContext) -> Lines:
+    """Row count of every existing table (Delta answers counts from its metadata)."""
+    out = []
+    for t in ALL_TABLES:
+        if ctx.catalog.exists(ctx.spark, t):
+            out.append(f"  {t.qualified_name:<28} {ctx.catalog.read(ctx.spark, t).count():>12,} rows  {ctx.catalog.path(t)}")
+    return out

@@ -1,0 +1,1 @@
+"""Behavioural segmentation: k-means on gold customer features."""
