@@ -33,7 +33,7 @@ setup(
     package_dir={"": "lib"},
     packages=find_packages("lib"),
     include_package_data=True,
-    package_data={"seglake": ["py.typed"]},
+    package_data={"seglake": ["py.typed", "resources/*"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": ["seglake = seglake.cli:main"]},

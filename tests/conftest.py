@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
-from seglake.config.schema import SparkConfig
+from seglake.config import load_config
+from seglake.config.schema import SeglakeConfig, SparkConfig
+from seglake.runs import RunContext
 from seglake.session import get_spark
 
 
@@ -29,3 +33,21 @@ def spark():
     session = get_spark(cfg)
     yield session
     session.stop()
+
+
+REPO_CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def make_config(root: Path, **overrides: object) -> SeglakeConfig:
+    """The shipped local config, pointed at a test's own folders."""
+    base = {
+        "paths.landing": str(root / "landing"),
+        "paths.lake": str(root / "lake"),
+        "mlflow.tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+    }
+    return load_config("local", REPO_CONF, {**base, **overrides})
+
+
+@pytest.fixture
+def run_context() -> RunContext:
+    return RunContext(run_id="test-run", started_at=datetime(2025, 6, 1, 0, 0, 0))

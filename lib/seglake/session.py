@@ -7,7 +7,7 @@ only the SQL settings seglake relies on are applied.
 
 from __future__ import annotations
 
-import glob
+import hashlib
 import os
 from pathlib import Path
 
@@ -16,13 +16,16 @@ from pyspark.sql import SparkSession
 from seglake.config.schema import SparkConfig
 from seglake.errors import EnvironmentSetupError
 
+LOG4J_CONFIG = Path(__file__).parent / "resources" / "log4j2.properties"
+
 # Settings seglake's correctness depends on, whatever the launcher.
 _REQUIRED_SQL_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     # Event times are stored in UTC; session-local zones would shift day boundaries.
     "spark.sql.session.timeZone": "UTC",
-    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    # Wide event schemas; the default makes Spark warn about truncated plan strings.
+    "spark.sql.debug.maxToStringFields": "1000",
 }
 
 
@@ -31,15 +34,31 @@ def launched_externally() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ or "DATABRICKS_RUNTIME_VERSION" in os.environ
 
 
-def ivy_jars(cfg: SparkConfig) -> list[str]:
-    """Jars of the configured packages already in the Ivy cache (for offline runs)."""
-    jar_dir = Path(os.path.expanduser(cfg.ivy_dir)) / "jars"
-    jars = sorted(glob.glob(str(jar_dir / "*.jar")))
-    if not jars:
-        raise EnvironmentSetupError(
-            f"spark.offline is on but {jar_dir} holds no jars; run once online to fill the cache"
-        )
-    return jars
+def _manifest(cfg: SparkConfig, packages: list[str]) -> Path:
+    digest = hashlib.sha256(",".join(sorted(packages)).encode()).hexdigest()[:16]
+    return Path(os.path.expanduser(cfg.ivy_dir)) / f"seglake-jars-{digest}.txt"
+
+
+def cached_jars(cfg: SparkConfig, packages: list[str]) -> list[str] | None:
+    """The jars an earlier run resolved for exactly these packages, if all still exist.
+
+    Starting from them skips Ivy: no network (so offline works once cached) and no
+    resolution report on the console.
+    """
+    manifest = _manifest(cfg, packages)
+    if not manifest.is_file():
+        return None
+    jars = [line for line in manifest.read_text().splitlines() if line.strip()]
+    return jars if jars and all(Path(j).is_file() for j in jars) else None
+
+
+def _remember_jars(spark: SparkSession, cfg: SparkConfig, packages: list[str]) -> None:
+    resolved = spark.sparkContext.getConf().get("spark.jars", "")
+    jars = [j.removeprefix("file://").removeprefix("file:") for j in resolved.split(",") if j.endswith(".jar")]
+    if jars:
+        manifest = _manifest(cfg, packages)
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text("\n".join(jars) + "\n")
 
 
 def get_spark(cfg: SparkConfig, extra_packages: list[str] | None = None) -> SparkSession:
@@ -47,8 +66,9 @@ def get_spark(cfg: SparkConfig, extra_packages: list[str] | None = None) -> Spar
     for key, value in _REQUIRED_SQL_CONF.items():
         builder = builder.config(key, value)
 
+    packages = list(cfg.packages) + list(extra_packages or [])
+    jars: list[str] | None = None
     if not launched_externally():
-        packages = list(cfg.packages) + list(extra_packages or [])
         builder = (
             builder.master(cfg.master)
             .config("spark.driver.memory", cfg.driver_memory)
@@ -57,9 +77,16 @@ def get_spark(cfg: SparkConfig, extra_packages: list[str] | None = None) -> Spar
             .config("spark.ui.enabled", str(cfg.ui_enabled).lower())
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.jars.ivy", os.path.expanduser(cfg.ivy_dir))
+            .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG4J_CONFIG}")
         )
-        if cfg.offline:
-            builder = builder.config("spark.jars", ",".join(ivy_jars(cfg)))
+        jars = cached_jars(cfg, packages) if packages else None
+        if jars:
+            builder = builder.config("spark.jars", ",".join(jars))
+        elif cfg.offline and packages:
+            raise EnvironmentSetupError(
+                f"spark.offline is on but the jars of {', '.join(packages)} are not cached in "
+                f"{cfg.ivy_dir}; run any seglake job once with network access to fill the cache"
+            )
         elif packages:
             builder = builder.config("spark.jars.packages", ",".join(packages))
 
@@ -76,6 +103,8 @@ def get_spark(cfg: SparkConfig, extra_packages: list[str] | None = None) -> Spar
         ) from None
     spark.sparkContext.setLogLevel(cfg.log_level)
     _check_delta(spark)
+    if not launched_externally() and packages and not jars:
+        _remember_jars(spark, cfg, packages)
     return spark
 
 

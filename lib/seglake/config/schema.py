@@ -22,9 +22,10 @@ class SparkConfig:
     ui_enabled: bool = False
     log_level: str = "WARN"
     packages: list[str] = field(default_factory=lambda: [DELTA_PACKAGE])
-    # Ivy cache for spark.jars.packages; jars land in <ivy_dir>/jars.
+    # Ivy cache for spark.jars.packages; jars land in <ivy_dir>/jars, and seglake notes
+    # which ones each package set needs so later starts skip resolution entirely.
     ivy_dir: str = "~/.ivy2.5.2"
-    # Use the jars already in <ivy_dir>/jars instead of resolving them (no network).
+    # Fail fast instead of reaching for Maven Central when the jars are not cached yet.
     offline: bool = False
     conf: dict[str, str] = field(default_factory=dict)
 

@@ -8,6 +8,7 @@ up again; a run that committed is never repeated. No side table can drift out of
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -107,12 +108,13 @@ def new_files(spark: SparkSession, catalog: Catalog, table: Table, files: list[L
         (r[0], r[1], r[2])
         for r in catalog.read(spark, table).select(*FILE_IDENTITY).distinct().collect()
     }  # one row per landing file: file-level metadata, never records
-    return [f.path for f in files if (_spark_path(f.path), f.size, f.modified_at_ms) not in seen]
+    seen = {(_same_form(p), size, mtime) for p, size, mtime in seen}
+    return [f.path for f in files if (_same_form(f.path), f.size, f.modified_at_ms) not in seen]
 
 
-def _spark_path(path: str) -> str:
-    # _metadata.file_path is a URI (file:/x -> file:///x); compare in that form.
-    return "file://" + path[len("file:"):] if path.startswith("file:/") and not path.startswith("file://") else path
+def _same_form(path: str) -> str:
+    # Hadoop lists local files as file:/x while Spark's _metadata says file:///x.
+    return re.sub(r"^file:/+", "file:///", path)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,31 @@
+# The two commands a newcomer needs:  make demo  and  make test.
+# Both create .venv and install seglake (with pinned Spark, Delta, MLflow) on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint install clean-data benchmark-generator
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the whole pipeline on freshly generated sample data (local Spark, Delta under data/).
+demo: $(STAMP)
+	$(BIN)/seglake pipeline --env local --generate
+
+## Run the test suite.
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check lib jobs tests
+
+clean-data:
+	rm -rf data
