@@ -39,8 +39,10 @@ class Rng:
         return bits.cast("double") / F.lit(_MANTISSA)
 
     def below(self, n: int | Column, salt: str, *keys: Column) -> Column:
-        """Integer in [0, n)."""
-        return F.pmod(self.hash(salt, *keys), n if isinstance(n, Column) else F.lit(n)).cast("int")
+        """Integer in [0, n): an int, or a bigint when n does not fit in an int."""
+        bound = n if isinstance(n, Column) else F.lit(n)
+        wide = isinstance(n, int) and n > 2**31 - 1
+        return F.pmod(self.hash(salt, *keys), bound).cast("long" if wide else "int")
 
     def between(self, low: float, high: float, salt: str, *keys: Column) -> Column:
         return F.lit(low) + self.uniform(salt, *keys) * F.lit(high - low)

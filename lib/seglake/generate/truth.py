@@ -32,13 +32,16 @@ def truth_rows(ctx: GenContext) -> Transform:
             anonymous_id(ctx, vkey, F.lit(0)),
             F.when(F.col("n_devices") == 2, anonymous_id(ctx, vkey, F.lit(1))),
         )
-        return visitors.select(
+        # Two steps: in one select, "persona" inside the lambda would resolve to the
+        # persona-name alias being defined next to it (lateral alias resolution).
+        counted = visitors.withColumn("expected_orders", online_orders + F.col("n_store_orders"))
+        return counted.select(
             "vkey",
             "customer_id",
             pick(PERSONA_NAMES, F.col("persona")).alias("persona"),
             F.col("is_bot").cast("string").alias("is_bot"),
             anonymous_ids.alias("anonymous_ids"),
-            (online_orders + F.col("n_store_orders")).alias("expected_orders"),
+            "expected_orders",
         )
 
     return transform

@@ -191,7 +191,9 @@ def sessionize(events: DataFrame, gap_minutes: int) -> DataFrame:
     starts = (
         prev_ts.isNull()
         | ((F.unix_seconds("ts") - F.unix_seconds(prev_ts)) > gap_minutes * 60)
-        | ((F.nullif(campaign, F.lit("")).isNotNull()) & (campaign != F.coalesce(prev_campaign, campaign)))
+        # A hit carrying a campaign other than the last one seen (or the first campaign
+        # at all) is a new visit from that campaign; hits without UTM tags continue.
+        | (F.nullif(campaign, F.lit("")).isNotNull() & ~campaign.eqNullSafe(prev_campaign))
     )
     marked = with_visitor.withColumn("_starts", starts.cast("int"))
     numbered = marked.withColumn("_session_no", F.sum("_starts").over(ordered.rowsBetween(Window.unboundedPreceding, 0)))
