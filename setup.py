@@ -21,6 +21,7 @@ TEST_REQUIRES = [
     "chispa==0.12.0",
     "scikit-learn>=1.4,<2",
     "ruff>=0.6",
+    "jsonschema>=4",
 ]
 
 setup(
