@@ -8,10 +8,32 @@ import json
 from pathlib import Path
 from typing import Any
 
-ORDER_HEADER = ["order_ref", "client_id", "order_timestamp", "total_amount", "currency", "channel", "item_count", "store_id"]
+ORDER_HEADER = [
+    "order_ref",
+    "client_id",
+    "order_timestamp",
+    "total_amount",
+    "currency",
+    "channel",
+    "item_count",
+    "store_id",
+]
 PROFILE_HEADER = [
-    "customer_id", "email", "first_name", "last_name", "phone", "birth_date", "gender", "city", "postal_code",
-    "country", "income_band", "household_size", "consent_marketing", "consent_profiling", "updated_at",
+    "customer_id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "birth_date",
+    "gender",
+    "city",
+    "postal_code",
+    "country",
+    "income_band",
+    "household_size",
+    "consent_marketing",
+    "consent_profiling",
+    "updated_at",
 ]
 
 
@@ -29,13 +51,24 @@ def event(
     user_agent: str = "Mozilla/5.0",
     **extra: Any,
 ) -> dict[str, Any]:
-    context: dict[str, Any] = {"device": {"type": device}, "userAgent": user_agent, "ip": "10.0.0.1",
-                               "location": {"country": "fr", "city": "lyon"}}
+    context: dict[str, Any] = {
+        "device": {"type": device},
+        "userAgent": user_agent,
+        "ip": "10.0.0.1",
+        "location": {"country": "fr", "city": "lyon"},
+    }
     if campaign:
         context["campaign"] = campaign
     return {
-        "type": type, "event": event, "messageId": message_id, "userId": user_id, "anonymousId": anonymous_id,
-        "timestamp": ts, "properties": properties or {}, "context": context, **extra,
+        "type": type,
+        "event": event,
+        "messageId": message_id,
+        "userId": user_id,
+        "anonymousId": anonymous_id,
+        "timestamp": ts,
+        "properties": properties or {},
+        "context": context,
+        **extra,
     }
 
 
@@ -76,48 +109,114 @@ def write_reviews(landing: Path, name: str, records: list[dict[str, Any] | str])
     return write_lines(landing / "reviews" / name, [r if isinstance(r, str) else json.dumps(r) for r in records])
 
 
-def profile(customer_id: str, *, consent_profiling: str = "true", updated_at: str = "2025-01-01T00:00:00Z",
-            birth_date: str = "1990-06-15", email: str = "someone@example.com") -> list[Any]:
-    return [customer_id, email, "Ann", "Smith", "+33 6 12 34 56 78", birth_date, "F", "Lyon", "69001", "FR",
-            "30-50k", "2", "true", consent_profiling, updated_at]
+def profile(
+    customer_id: str,
+    *,
+    consent_profiling: str = "true",
+    updated_at: str = "2025-01-01T00:00:00Z",
+    birth_date: str = "1990-06-15",
+    email: str = "someone@example.com",
+) -> list[Any]:
+    return [
+        customer_id,
+        email,
+        "Ann",
+        "Smith",
+        "+33 6 12 34 56 78",
+        birth_date,
+        "F",
+        "Lyon",
+        "69001",
+        "FR",
+        "30-50k",
+        "2",
+        "true",
+        consent_profiling,
+        updated_at,
+    ]
 
 
 def small_landing(root: Path) -> Path:
     """A landing folder exercising every source, with a few dirty records."""
     landing = root / "landing"
-    write_events(landing, "part-0.json.gz", [
-        event("m1", "2025-03-01T10:00:00+01:00", type="page", event=None, anonymous_id="a-1"),
-        event("m2", "2025-03-01T10:05:00+01:00", anonymous_id="a-1", properties={"product_id": "p1", "price": "19.9"}),
-        event("m3", "2025-03-01T10:06:00+01:00", type="identify", event=None, anonymous_id="a-1", user_id="C1"),
-        event("m4", "2025-03-01T10:07:00+01:00", event="Order Completed", user_id="C1", anonymous_id="a-1",
-              properties={"order_id": "O1", "revenue": "42.5", "currency": "eur"}),
-        event("m4", "2025-03-01T10:07:00+01:00", event="Order Completed", user_id="C1", anonymous_id="a-1",
-              properties={"order_id": "O1", "revenue": "42.5", "currency": "eur"}),
-        '{"type": "track", "messageId": "broken',
-        event("m5", "2025-03-01T10:08:00Z", user_id=None, anonymous_id=None),
-        event("m6", "not a time", anonymous_id="a-2"),
-        event("m7", "2031-01-01T00:00:00Z", anonymous_id="a-2"),
-        event("m8", "2025-03-02T09:00:00Z", anonymous_id="a-3", properties={"price": "cheap"}),
-        event("m9", "2025-03-02T09:00:00Z", anonymous_id="a-4", user_agent="Googlebot/2.1"),
-    ], gz=True)
-    write_orders(landing, "orders-0.csv", [
-        ["O1", "C1", "2025-03-01T09:07:00Z", "42.50", "EUR", "web", "1", ""],
-        ["O2", "C2", "2025-03-05T12:00:00Z", "10.00", "EUR", "store", "2", "S1"],
-        ["O2", "C2", "2025-03-05T12:00:00Z", "10.00", "EUR", "store", "2", "S1"],
-        ["O3", "", "2025-03-05T12:00:00Z", "10.00", "EUR", "store", "2", "S1"],
-        ["O4", "C2", "2025-03-06T12:00:00Z", "ten", "EUR", "web", "1", ""],
-    ])
-    write_profiles(landing, "crm-0.csv", [
-        profile("C1"),
-        profile("C2", consent_profiling="false"),
-        profile("C2", consent_profiling="true", updated_at="2025-02-01T00:00:00Z"),
-        profile("", updated_at="2025-02-01T00:00:00Z"),
-    ])
-    write_reviews(landing, "reviews-0.jsonl", [
-        {"review_id": "R1", "customer_id": "C1", "product_id": "p1", "timestamp": "2025-03-03T10:00:00Z",
-         "rating": 5, "text": "Très bon produit", "language": "fr"},
-        {"review_id": "R2", "customer_id": "C2", "product_id": "p1", "timestamp": "2025-03-03T10:00:00Z",
-         "rating": 9, "text": "??", "language": "en"},
-        "{not json",
-    ])
+    write_events(
+        landing,
+        "part-0.json.gz",
+        [
+            event("m1", "2025-03-01T10:00:00+01:00", type="page", event=None, anonymous_id="a-1"),
+            event(
+                "m2", "2025-03-01T10:05:00+01:00", anonymous_id="a-1", properties={"product_id": "p1", "price": "19.9"}
+            ),
+            event("m3", "2025-03-01T10:06:00+01:00", type="identify", event=None, anonymous_id="a-1", user_id="C1"),
+            event(
+                "m4",
+                "2025-03-01T10:07:00+01:00",
+                event="Order Completed",
+                user_id="C1",
+                anonymous_id="a-1",
+                properties={"order_id": "O1", "revenue": "42.5", "currency": "eur"},
+            ),
+            event(
+                "m4",
+                "2025-03-01T10:07:00+01:00",
+                event="Order Completed",
+                user_id="C1",
+                anonymous_id="a-1",
+                properties={"order_id": "O1", "revenue": "42.5", "currency": "eur"},
+            ),
+            '{"type": "track", "messageId": "broken',
+            event("m5", "2025-03-01T10:08:00Z", user_id=None, anonymous_id=None),
+            event("m6", "not a time", anonymous_id="a-2"),
+            event("m7", "2031-01-01T00:00:00Z", anonymous_id="a-2"),
+            event("m8", "2025-03-02T09:00:00Z", anonymous_id="a-3", properties={"price": "cheap"}),
+            event("m9", "2025-03-02T09:00:00Z", anonymous_id="a-4", user_agent="Googlebot/2.1"),
+        ],
+        gz=True,
+    )
+    write_orders(
+        landing,
+        "orders-0.csv",
+        [
+            ["O1", "C1", "2025-03-01T09:07:00Z", "42.50", "EUR", "web", "1", ""],
+            ["O2", "C2", "2025-03-05T12:00:00Z", "10.00", "EUR", "store", "2", "S1"],
+            ["O2", "C2", "2025-03-05T12:00:00Z", "10.00", "EUR", "store", "2", "S1"],
+            ["O3", "", "2025-03-05T12:00:00Z", "10.00", "EUR", "store", "2", "S1"],
+            ["O4", "C2", "2025-03-06T12:00:00Z", "ten", "EUR", "web", "1", ""],
+        ],
+    )
+    write_profiles(
+        landing,
+        "crm-0.csv",
+        [
+            profile("C1"),
+            profile("C2", consent_profiling="false"),
+            profile("C2", consent_profiling="true", updated_at="2025-02-01T00:00:00Z"),
+            profile("", updated_at="2025-02-01T00:00:00Z"),
+        ],
+    )
+    write_reviews(
+        landing,
+        "reviews-0.jsonl",
+        [
+            {
+                "review_id": "R1",
+                "customer_id": "C1",
+                "product_id": "p1",
+                "timestamp": "2025-03-03T10:00:00Z",
+                "rating": 5,
+                "text": "Très bon produit",
+                "language": "fr",
+            },
+            {
+                "review_id": "R2",
+                "customer_id": "C2",
+                "product_id": "p1",
+                "timestamp": "2025-03-03T10:00:00Z",
+                "rating": 9,
+                "text": "??",
+                "language": "en",
+            },
+            "{not json",
+        ],
+    )
     return landing

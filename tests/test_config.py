@@ -69,7 +69,9 @@ def test_wrong_type_says_what_was_expected(conf_dir: Path) -> None:
 
 def test_bad_choice_suggests_the_closest(conf_dir: Path) -> None:
     write(conf_dir, "local.yml", "segmentation:\n  scaler: standart\n")
-    with pytest.raises(ConfigError, match=r"expected one of 'standard', 'minmax', got 'standart' \(did you mean 'standard'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"expected one of 'standard', 'minmax', got 'standart' \(did you mean 'standard'\?\)"
+    ):
         load_config("local", conf_dir)
 
 
@@ -85,12 +87,16 @@ def test_unset_environment_variable_without_default(conf_dir: Path, monkeypatch:
     monkeypatch.setenv("SEGLAKE_LAKE", "/lake")
     monkeypatch.setenv("SEGLAKE_MLFLOW_URI", "sqlite:///x.db")
     monkeypatch.setenv("SEGLAKE_PII_SECRET", "s")
-    with pytest.raises(ConfigError, match=r"prod\.yml: paths\.landing: environment variable SEGLAKE_LANDING is not set"):
+    with pytest.raises(
+        ConfigError, match=r"prod\.yml: paths\.landing: environment variable SEGLAKE_LANDING is not set"
+    ):
         load_config("prod", conf_dir)
 
 
 def test_unknown_environment_lists_the_valid_ones(conf_dir: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown environment 'prdo' \(did you mean 'prod'\?\); choose one of: dev, local, prod"):
+    with pytest.raises(
+        ConfigError, match=r"unknown environment 'prdo' \(did you mean 'prod'\?\); choose one of: dev, local, prod"
+    ):
         load_config("prdo", conf_dir)
 
 

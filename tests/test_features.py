@@ -26,25 +26,108 @@ PROFILES = (
 
 
 def frames(spark):
-    orders = spark.createDataFrame(
-        [
-            ("o1", "C1", "2025-03-31 23:59:59", 100),  # one second before as_of: counts
-            ("o2", "C1", "2025-04-01 00:00:01", 500),  # one second after: does not
-            ("o3", "C1", "2025-01-01 12:00:00", 50),  # inside 365d, outside 30d
-            ("o4", "C3", "2025-03-20 10:00:00", 20),
-        ],
-        ORDERS,
-    ).withColumn("order_ts", F.to_timestamp("order_ts")).withColumn("amount", F.col("amount").cast("decimal(18,2)"))
-    sessions = spark.createDataFrame(
-        [
-            ("s1", "C1", "2025-03-30 19:00:00", "2025-03-30 21:00:00", 4, 600, 75.0, 1, 2, 1, True, "mobile", None, False),
-            ("s2", "C1", "2025-03-29 08:00:00", "2025-03-29 10:00:00", 2, 60, 25.0, 0, 1, 1, False, "desktop", "sale", False),
-            ("s3", "C2", "2025-03-15 12:00:00", "2025-03-15 12:00:00", 1, 0, None, 0, 0, 0, False, "mobile", None, False),
-            ("s4", "C2", "2025-03-15 12:00:00", "2025-03-15 12:00:00", 99, 5, None, 0, 0, 0, False, "desktop", None, True),
-            ("s5", "C1", "2025-04-02 09:00:00", "2025-04-02 09:00:00", 9, 10, None, 0, 0, 0, False, "desktop", None, False),
-        ],
-        SESSIONS,
-    ).withColumn("session_start", F.to_timestamp("session_start")).withColumn("local_start", F.to_timestamp("local_start"))
+    orders = (
+        spark.createDataFrame(
+            [
+                ("o1", "C1", "2025-03-31 23:59:59", 100),  # one second before as_of: counts
+                ("o2", "C1", "2025-04-01 00:00:01", 500),  # one second after: does not
+                ("o3", "C1", "2025-01-01 12:00:00", 50),  # inside 365d, outside 30d
+                ("o4", "C3", "2025-03-20 10:00:00", 20),
+            ],
+            ORDERS,
+        )
+        .withColumn("order_ts", F.to_timestamp("order_ts"))
+        .withColumn("amount", F.col("amount").cast("decimal(18,2)"))
+    )
+    sessions = (
+        spark.createDataFrame(
+            [
+                (
+                    "s1",
+                    "C1",
+                    "2025-03-30 19:00:00",
+                    "2025-03-30 21:00:00",
+                    4,
+                    600,
+                    75.0,
+                    1,
+                    2,
+                    1,
+                    True,
+                    "mobile",
+                    None,
+                    False,
+                ),
+                (
+                    "s2",
+                    "C1",
+                    "2025-03-29 08:00:00",
+                    "2025-03-29 10:00:00",
+                    2,
+                    60,
+                    25.0,
+                    0,
+                    1,
+                    1,
+                    False,
+                    "desktop",
+                    "sale",
+                    False,
+                ),
+                (
+                    "s3",
+                    "C2",
+                    "2025-03-15 12:00:00",
+                    "2025-03-15 12:00:00",
+                    1,
+                    0,
+                    None,
+                    0,
+                    0,
+                    0,
+                    False,
+                    "mobile",
+                    None,
+                    False,
+                ),
+                (
+                    "s4",
+                    "C2",
+                    "2025-03-15 12:00:00",
+                    "2025-03-15 12:00:00",
+                    99,
+                    5,
+                    None,
+                    0,
+                    0,
+                    0,
+                    False,
+                    "desktop",
+                    None,
+                    True,
+                ),
+                (
+                    "s5",
+                    "C1",
+                    "2025-04-02 09:00:00",
+                    "2025-04-02 09:00:00",
+                    9,
+                    10,
+                    None,
+                    0,
+                    0,
+                    0,
+                    False,
+                    "desktop",
+                    None,
+                    False,
+                ),
+            ],
+            SESSIONS,
+        )
+        .withColumn("session_start", F.to_timestamp("session_start"))
+        .withColumn("local_start", F.to_timestamp("local_start"))
+    )
     profiles = spark.createDataFrame(
         [
             ("C1", date(1990, 6, 15), "F", "30-50k", 2, "FR", True, True, None),
@@ -58,7 +141,13 @@ def frames(spark):
 def test_rfm_is_point_in_time(spark) -> None:
     orders, sessions, profiles = frames(spark)
     got = customer_features(orders, sessions, profiles, AS_OF, [30, 365]).select(
-        "customer_id", "orders_30d", "monetary_30d", "orders_365d", "monetary_365d", "avg_order_value_365d", "recency_days"
+        "customer_id",
+        "orders_30d",
+        "monetary_30d",
+        "orders_365d",
+        "monetary_365d",
+        "avg_order_value_365d",
+        "recency_days",
     )
     expected = spark.createDataFrame(
         [
@@ -76,8 +165,14 @@ def test_rfm_is_point_in_time(spark) -> None:
 def test_behaviour_ignores_bots_and_the_future(spark) -> None:
     orders, sessions, profiles = frames(spark)
     got = customer_features(orders, sessions, profiles, AS_OF, [30]).select(
-        "customer_id", "sessions_30d", "events_per_session_30d", "mobile_share_30d", "evening_share_30d",
-        "campaign_session_share_30d", "cart_abandonment_rate_30d", "days_since_last_visit",
+        "customer_id",
+        "sessions_30d",
+        "events_per_session_30d",
+        "mobile_share_30d",
+        "evening_share_30d",
+        "campaign_session_share_30d",
+        "cart_abandonment_rate_30d",
+        "days_since_last_visit",
     )
     expected = spark.createDataFrame(
         [
@@ -115,10 +210,13 @@ def test_rewriting_a_snapshot_replaces_only_that_snapshot(spark, tmp_path: Path)
     assert_df_equality(
         counts,
         spark.createDataFrame([(date(2025, 3, 1), 2), (AS_OF, 3)], "as_of date, count long"),
-        ignore_row_order=True, ignore_nullable=True,
+        ignore_row_order=True,
+        ignore_nullable=True,
     )
     recomputed = customer_features(orders, sessions, profiles, date(2025, 3, 1), [30])
     assert_df_equality(
-        table.where(F.col("as_of") == date(2025, 3, 1)).select(*recomputed.columns), recomputed,
-        ignore_row_order=True, ignore_nullable=True,
+        table.where(F.col("as_of") == date(2025, 3, 1)).select(*recomputed.columns),
+        recomputed,
+        ignore_row_order=True,
+        ignore_nullable=True,
     )

@@ -10,8 +10,6 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from conftest import make_config
-from landing import event, small_landing, write_events
 from seglake.catalog import (
     BRONZE_EVENTS,
     SILVER_EVENTS,
@@ -26,6 +24,9 @@ from seglake.errors import InputError
 from seglake.ingest.bronze import ingest_bronze
 from seglake.ingest.silver import build_silver
 from seglake.runs import RunContext
+
+from conftest import make_config
+from landing import event, small_landing, write_events
 
 
 def lake_time() -> datetime:
@@ -48,7 +49,10 @@ def lake(spark, tmp_path_factory):
 def test_bronze_keeps_every_input_line(lake) -> None:
     _, _, _, bronze, _ = lake
     assert {s: (r.files_new, r.rows_added) for s, r in bronze.items()} == {
-        "events": (1, 11), "transactions": (1, 5), "profiles": (1, 4), "reviews": (1, 3),
+        "events": (1, 11),
+        "transactions": (1, 5),
+        "profiles": (1, 4),
+        "reviews": (1, 3),
     }
 
 
@@ -70,8 +74,10 @@ def test_new_file_alone_is_ingested(spark, tmp_path: Path) -> None:
     assert second == {"events": 2, "transactions": 0, "profiles": 0, "reviews": 0}
     rows = catalog.read(spark, BRONZE_EVENTS).groupBy("_run_id").count()
     assert_df_equality(
-        rows, spark.createDataFrame([("r1", 11), ("r2", 2)], "_run_id string, count long"),
-        ignore_row_order=True, ignore_nullable=True,
+        rows,
+        spark.createDataFrame([("r1", 11), ("r2", 2)], "_run_id string, count long"),
+        ignore_row_order=True,
+        ignore_nullable=True,
     )
 
 
@@ -87,7 +93,10 @@ def test_every_bronze_row_is_accounted_for(lake) -> None:
         assert s.bronze_rows == bronze[s.source].rows_added
         assert s.silver_rows + s.quarantined_rows + s.duplicates_removed == s.bronze_rows
     assert {s.source: s.duplicates_removed for s in silver.sources} == {
-        "events": 1, "transactions": 1, "profiles": 1, "reviews": 0,
+        "events": 1,
+        "transactions": 1,
+        "profiles": 1,
+        "reviews": 0,
     }
 
 
@@ -115,7 +124,9 @@ def test_quarantine_says_why(spark, lake) -> None:
 def test_events_are_typed_in_utc_and_stitched(spark, lake) -> None:
     _, catalog, _, _, _ = lake
     got = catalog.read(spark, SILVER_EVENTS).select(
-        "message_id", "event_type", "customer_id",
+        "message_id",
+        "event_type",
+        "customer_id",
         F.date_format("ts", "yyyy-MM-dd HH:mm").alias("utc"),
         F.date_format("local_ts", "HH:mm").alias("local"),
         "is_bot",
@@ -148,7 +159,9 @@ def test_pii_never_reaches_silver_in_clear(spark, lake) -> None:
 
 def test_orders_deduplicated_and_typed(spark, lake) -> None:
     _, catalog, _, _, _ = lake
-    got = catalog.read(spark, SILVER_ORDERS).select("order_id", "customer_id", F.col("amount").cast("string"), "channel")
+    got = catalog.read(spark, SILVER_ORDERS).select(
+        "order_id", "customer_id", F.col("amount").cast("string"), "channel"
+    )
     expected = spark.createDataFrame(
         [("O1", "C1", "42.50", "web"), ("O2", "C2", "10.00", "store")],
         "order_id string, customer_id string, amount string, channel string",
@@ -171,9 +184,13 @@ def test_sessions_have_facts(spark, lake) -> None:
 
 def test_silver_rebuild_is_idempotent(spark, lake) -> None:
     cfg, catalog, run, _, _ = lake
-    before = {t.name: catalog.read(spark, t).drop("_ingested_at") for t in (SILVER_EVENTS, SILVER_SESSIONS, SILVER_ORDERS)}
+    before = {
+        t.name: catalog.read(spark, t).drop("_ingested_at") for t in (SILVER_EVENTS, SILVER_SESSIONS, SILVER_ORDERS)
+    }
     snapshot = {name: sorted(map(tuple, df.collect())) for name, df in before.items()}
     build_silver(spark, cfg, catalog, replace(run, run_id="run-3"))
-    after = {t.name: sorted(map(tuple, catalog.read(spark, t).drop("_ingested_at").collect()))
-             for t in (SILVER_EVENTS, SILVER_SESSIONS, SILVER_ORDERS)}
+    after = {
+        t.name: sorted(map(tuple, catalog.read(spark, t).drop("_ingested_at").collect()))
+        for t in (SILVER_EVENTS, SILVER_SESSIONS, SILVER_ORDERS)
+    }
     assert after == snapshot

@@ -27,7 +27,11 @@ CFG = SegmentationConfig(
     features=["orders_365d", "evening_share_365d"],
     log_features=["orders_365d"],
     fill_values={"evening_share_365d": 0.0},
-    k_min=2, k_max=5, seeds=[1, 2], max_iter=20, min_segment_share=0.05,
+    k_min=2,
+    k_max=5,
+    seeds=[1, 2],
+    max_iter=20,
+    min_segment_share=0.05,
 )
 
 
@@ -38,8 +42,14 @@ def blobs(spark):
     rows = []
     for group, (orders, evening) in enumerate([(1, 0.1), (40, 0.9), (40, 0.1)]):
         for i in range(40):
-            rows.append((f"{group}-{i}", group, float(orders + rng.uniform(-0.3, 0.3) * orders),
-                         min(1.0, max(0.0, evening + rng.uniform(-0.05, 0.05)))))
+            rows.append(
+                (
+                    f"{group}-{i}",
+                    group,
+                    float(orders + rng.uniform(-0.3, 0.3) * orders),
+                    min(1.0, max(0.0, evening + rng.uniform(-0.05, 0.05))),
+                )
+            )
     rows.append(("3-0", 0, 1.0, None))  # a missing share is filled, not dropped
     return spark.createDataFrame(rows, "customer_id string, truth int, orders_365d double, evening_share_365d double")
 

@@ -43,9 +43,7 @@ def test_session_crossing_midnight_stays_one_session(spark) -> None:
         ("e2", "C1", "a1", "2025-03-02 00:10:00", None, None, None),
         ("e3", "C2", "a2", "2025-03-02 00:10:00", None, None, None),  # other person, own session
     ]
-    expected = spark.createDataFrame(
-        [("e1", "e1"), ("e2", "e1"), ("e3", "e3")], "message_id string, session_of string"
-    )
+    expected = spark.createDataFrame([("e1", "e1"), ("e2", "e1"), ("e3", "e3")], "message_id string, session_of string")
     assert_df_equality(session_numbers(spark, rows), expected, ignore_row_order=True, ignore_nullable=True)
 
 
@@ -79,5 +77,7 @@ def test_shared_device_goes_to_first_linked_customer(spark) -> None:
         "message_id string, user_id string, anonymous_id string, ts string",
     ).withColumn("ts", F.to_timestamp("ts"))
     got = build_identity_map(events).select("anonymous_id", "customer_id", "candidate_customers")
-    expected = spark.createDataFrame([("a-shared", "C1", 2)], "anonymous_id string, customer_id string, candidate_customers long")
+    expected = spark.createDataFrame(
+        [("a-shared", "C1", 2)], "anonymous_id string, customer_id string, candidate_customers long"
+    )
     assert_df_equality(got, expected, ignore_nullable=True)

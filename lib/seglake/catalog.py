@@ -11,6 +11,8 @@ from typing import Literal
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
+from seglake.errors import InputError
+
 Layer = Literal["bronze", "silver", "gold"]
 
 
@@ -35,55 +37,84 @@ BRONZE_REVIEWS = Table("bronze", "reviews", "Raw review JSON lines as received."
 
 # --- silver: typed, deduplicated, stitched, sessionised ------------------------------
 SILVER_EVENTS = Table(
-    "silver", "events", "Typed, deduplicated, identity-stitched events (UTC).",
-    keys=("message_id",), partition_by=("event_date",),
+    "silver",
+    "events",
+    "Typed, deduplicated, identity-stitched events (UTC).",
+    keys=("message_id",),
+    partition_by=("event_date",),
 )
 SILVER_EVENTS_UNSTITCHED = Table(
-    "silver", "events_unstitched",
+    "silver",
+    "events_unstitched",
     "Typed, deduplicated, bot-flagged events before identity stitching; kept so history "
     "can be re-stitched when a new identity link appears.",
-    keys=("message_id",), partition_by=("event_date",),
+    keys=("message_id",),
+    partition_by=("event_date",),
 )
 SILVER_SESSIONS = Table(
-    "silver", "sessions", "One row per session with session-level facts.",
-    keys=("session_id",), partition_by=("session_date",),
+    "silver",
+    "sessions",
+    "One row per session with session-level facts.",
+    keys=("session_id",),
+    partition_by=("session_date",),
 )
 SILVER_ORDERS = Table("silver", "orders", "Typed, deduplicated orders.", keys=("order_id",))
-SILVER_PROFILES = Table(
-    "silver", "profiles", "Latest profile per customer, PII pseudonymised.", keys=("customer_id",)
-)
+SILVER_PROFILES = Table("silver", "profiles", "Latest profile per customer, PII pseudonymised.", keys=("customer_id",))
 SILVER_REVIEWS = Table("silver", "reviews", "Typed, deduplicated reviews.", keys=("review_id",))
-SILVER_IDENTITY_MAP = Table(
-    "silver", "identity_map", "anonymous id -> customer id links.", keys=("anonymous_id",)
-)
+SILVER_IDENTITY_MAP = Table("silver", "identity_map", "anonymous id -> customer id links.", keys=("anonymous_id",))
 SILVER_QUARANTINE = Table(
-    "silver", "quarantine", "Rejected records with the reason they were rejected.",
+    "silver",
+    "quarantine",
+    "Rejected records with the reason they were rejected.",
     keys=("source", "record_id"),
 )
 
 # --- gold: what models, rules and marketing tools consume ----------------------------
 GOLD_CUSTOMER_FEATURES = Table(
-    "gold", "customer_features", "Point-in-time customer features, one row per customer per as_of.",
-    keys=("customer_id", "as_of"), partition_by=("as_of",),
+    "gold",
+    "customer_features",
+    "Point-in-time customer features, one row per customer per as_of.",
+    keys=("customer_id", "as_of"),
+    partition_by=("as_of",),
 )
 GOLD_SEGMENT_ASSIGNMENTS = Table(
-    "gold", "segment_assignments", "Cluster and persona per customer per as_of.",
-    keys=("customer_id", "as_of"), partition_by=("as_of",),
+    "gold",
+    "segment_assignments",
+    "Cluster and persona per customer per as_of.",
+    keys=("customer_id", "as_of"),
+    partition_by=("as_of",),
 )
 GOLD_SEGMENT_PROFILES = Table(
-    "gold", "segment_profiles", "Size, share and centroid of each segment per as_of.",
-    keys=("as_of", "segment_id"), partition_by=("as_of",),
+    "gold",
+    "segment_profiles",
+    "Size, share and centroid of each segment per as_of.",
+    keys=("as_of", "segment_id"),
+    partition_by=("as_of",),
 )
 GOLD_RUN_METRICS = Table(
-    "gold", "run_metrics", "Rows and data-quality figures per job run.",
+    "gold",
+    "run_metrics",
+    "Rows and data-quality figures per job run.",
     keys=("run_id", "stage", "table_name", "metric"),
 )
 
 ALL_TABLES: tuple[Table, ...] = (
-    BRONZE_EVENTS, BRONZE_TRANSACTIONS, BRONZE_PROFILES, BRONZE_REVIEWS,
-    SILVER_EVENTS, SILVER_EVENTS_UNSTITCHED, SILVER_SESSIONS, SILVER_ORDERS, SILVER_PROFILES, SILVER_REVIEWS,
-    SILVER_IDENTITY_MAP, SILVER_QUARANTINE,
-    GOLD_CUSTOMER_FEATURES, GOLD_SEGMENT_ASSIGNMENTS, GOLD_SEGMENT_PROFILES, GOLD_RUN_METRICS,
+    BRONZE_EVENTS,
+    BRONZE_TRANSACTIONS,
+    BRONZE_PROFILES,
+    BRONZE_REVIEWS,
+    SILVER_EVENTS,
+    SILVER_EVENTS_UNSTITCHED,
+    SILVER_SESSIONS,
+    SILVER_ORDERS,
+    SILVER_PROFILES,
+    SILVER_REVIEWS,
+    SILVER_IDENTITY_MAP,
+    SILVER_QUARANTINE,
+    GOLD_CUSTOMER_FEATURES,
+    GOLD_SEGMENT_ASSIGNMENTS,
+    GOLD_SEGMENT_PROFILES,
+    GOLD_RUN_METRICS,
 )
 
 
@@ -111,6 +142,12 @@ class Catalog:
     def exists(self, spark: SparkSession, t: Table) -> bool:
         return DeltaTable.isDeltaTable(spark, self.path(t))
 
+    def require(self, spark: SparkSession, tables: tuple[Table, ...], producer: str) -> None:
+        """Fail with the command to run when an input table has not been produced yet."""
+        for t in tables:
+            if not self.exists(spark, t):
+                raise InputError(f"{t.qualified_name} does not exist at {self.path(t)}; run `seglake {producer}` first")
+
     def read(self, spark: SparkSession, t: Table, version: int | None = None) -> DataFrame:
         reader = spark.read.format("delta")
         if version is not None:
@@ -132,11 +169,7 @@ class Catalog:
 
     def overwrite(self, df: DataFrame, t: Table) -> None:
         """Replace the whole table (schema included): for tables rebuilt from scratch."""
-        (
-            self._writer(df, t, "overwrite")
-            .option("overwriteSchema", "true")
-            .save(self.path(t))
-        )
+        (self._writer(df, t, "overwrite").option("overwriteSchema", "true").save(self.path(t)))
         self._register(df.sparkSession, t)
 
     def replace_where(self, df: DataFrame, t: Table, predicate: str) -> None:
@@ -157,7 +190,8 @@ class Catalog:
             return
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in t.keys)
         (
-            self.delta(spark, t).alias("t")
+            self.delta(spark, t)
+            .alias("t")
             .merge(df.alias("s"), condition)
             .whenMatchedUpdateAll()
             .whenNotMatchedInsertAll()

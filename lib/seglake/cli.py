@@ -44,14 +44,22 @@ DESCRIPTIONS = {
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", default=os.environ.get("SEGLAKE_ENV", "local"),
-                   help="configuration environment: conf/<env>.yml over conf/base.yml (default: local)")
+    p.add_argument(
+        "--env",
+        default=os.environ.get("SEGLAKE_ENV", "local"),
+        help="configuration environment: conf/<env>.yml over conf/base.yml (default: local)",
+    )
     p.add_argument("--conf-dir", help="folder holding base.yml and the environment files")
     p.add_argument("--landing", help="landing folder (overrides paths.landing / $SEGLAKE_LANDING)")
     p.add_argument("--lake", help="lake root for the Delta tables (overrides paths.lake / $SEGLAKE_LAKE)")
     p.add_argument("--mlflow-uri", help="MLflow tracking URI (overrides mlflow.tracking_uri / $SEGLAKE_MLFLOW_URI)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config key, e.g. --set spark.shuffle_partitions=16 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set spark.shuffle_partitions=16 (repeatable)",
+    )
 
 
 def _add_job_args(job: str, p: argparse.ArgumentParser) -> None:
@@ -88,7 +96,11 @@ def _local_path(value: str) -> str:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
-    out: dict[str, object] = {"paths.landing": args.landing, "paths.lake": args.lake, "mlflow.tracking_uri": args.mlflow_uri}
+    out: dict[str, object] = {
+        "paths.landing": args.landing,
+        "paths.lake": args.lake,
+        "mlflow.tracking_uri": args.mlflow_uri,
+    }
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -102,7 +114,9 @@ def _execute(job: str, args: argparse.Namespace, out: Callable[[str], None]) -> 
     paths = replace(cfg.paths, landing=_local_path(cfg.paths.landing), lake=_local_path(cfg.paths.lake))
     mlflow_cfg = cfg.mlflow
     if mlflow_cfg.tracking_uri.startswith("sqlite:///") and not mlflow_cfg.tracking_uri.startswith("sqlite:////"):
-        mlflow_cfg = replace(mlflow_cfg, tracking_uri="sqlite:///" + _local_path(mlflow_cfg.tracking_uri[len("sqlite:///"):]))
+        mlflow_cfg = replace(
+            mlflow_cfg, tracking_uri="sqlite:///" + _local_path(mlflow_cfg.tracking_uri[len("sqlite:///") :])
+        )
     cfg = replace(cfg, paths=paths, mlflow=mlflow_cfg)
 
     started = time.monotonic()

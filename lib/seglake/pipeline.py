@@ -45,7 +45,9 @@ def record_metrics(ctx: JobContext, stage: str, metrics: dict[tuple[str, str], f
     ctx.catalog.append(df, GOLD_RUN_METRICS)
 
 
-def run_generate(ctx: JobContext, customers: int | None = None, events: int | None = None, seed: int | None = None) -> Lines:
+def run_generate(
+    ctx: JobContext, customers: int | None = None, events: int | None = None, seed: int | None = None
+) -> Lines:
     from seglake.generate import generate_landing  # only this job needs the generator
 
     gen = ctx.cfg.generator
@@ -62,8 +64,13 @@ def run_generate(ctx: JobContext, customers: int | None = None, events: int | No
 def run_bronze(ctx: JobContext) -> Lines:
     results = ingest_bronze(ctx.spark, ctx.cfg, ctx.catalog, ctx.run)
     record_metrics(
-        ctx, "bronze",
-        {(f"bronze.{r.source}", m): v for r in results for m, v in (("files_new", r.files_new), ("rows_added", r.rows_added))},
+        ctx,
+        "bronze",
+        {
+            (f"bronze.{r.source}", m): v
+            for r in results
+            for m, v in (("files_new", r.files_new), ("rows_added", r.rows_added))
+        },
     )
     return [f"bronze.{r.source:<13} +{r.rows_added:>10,} rows from {r.files_new} new file(s)" for r in results]
 
@@ -77,10 +84,14 @@ def run_silver(ctx: JobContext) -> Lines:
             f"silver {s.source:<13} bronze {s.bronze_rows:>10,} -> silver {s.silver_rows:>10,}"
             f"  quarantined {s.quarantined_rows:>7,}  duplicates removed {s.duplicates_removed:>7,}"
         )
-        metrics.update({
-            (s.source, "bronze_rows"): s.bronze_rows, (s.source, "silver_rows"): s.silver_rows,
-            (s.source, "quarantined_rows"): s.quarantined_rows, (s.source, "duplicates_removed"): s.duplicates_removed,
-        })
+        metrics.update(
+            {
+                (s.source, "bronze_rows"): s.bronze_rows,
+                (s.source, "silver_rows"): s.silver_rows,
+                (s.source, "quarantined_rows"): s.quarantined_rows,
+                (s.source, "duplicates_removed"): s.duplicates_removed,
+            }
+        )
     for reason, n in result.quarantine_by_reason.items():
         metrics[("silver.quarantine", f"reason:{reason}")] = n
     metrics[("silver.events", "bot_events")] = result.bot_events
@@ -109,17 +120,24 @@ def run_segments(ctx: JobContext, as_of: str | None = None) -> Lines:
 
     snapshot = resolve_as_of(ctx.spark, ctx.cfg, ctx.catalog, as_of)
     r = train_segments(ctx.spark, ctx.cfg, ctx.catalog, ctx.run, snapshot)
-    record_metrics(ctx, "segments", {
-        ("gold.segment_assignments", "rows"): r.customers, ("gold.segment_assignments", "k"): r.k,
-        ("gold.segment_assignments", "silhouette"): r.silhouette,
-    })
+    record_metrics(
+        ctx,
+        "segments",
+        {
+            ("gold.segment_assignments", "rows"): r.customers,
+            ("gold.segment_assignments", "k"): r.k,
+            ("gold.segment_assignments", "silhouette"): r.silhouette,
+        },
+    )
     lines = [f"segments as_of {r.as_of}: k={r.k} over {r.customers:,} consenting customers ({r.reason})"]
     lines += [f"  segment {s}: {share:6.1%}  {name}" for s, name, share in r.personas]
     lines.append(f"MLflow run {r.mlflow_run_id}; model {r.model_name} v{r.model_version} (alias champion)")
     return lines
 
 
-def run_pipeline(ctx: JobContext, generate: bool = False, as_of: str | None = None, **generate_args: int | None) -> Lines:
+def run_pipeline(
+    ctx: JobContext, generate: bool = False, as_of: str | None = None, **generate_args: int | None
+) -> Lines:
     """generate (optional) -> bronze -> silver -> features -> segments, then table sizes."""
     lines: Lines = []
     stages: list[tuple[str, Callable[[], Lines]]] = []
@@ -146,5 +164,7 @@ def table_sizes(ctx: JobContext) -> Lines:
     out = []
     for t in ALL_TABLES:
         if ctx.catalog.exists(ctx.spark, t):
-            out.append(f"  {t.qualified_name:<28} {ctx.catalog.read(ctx.spark, t).count():>12,} rows  {ctx.catalog.path(t)}")
+            out.append(
+                f"  {t.qualified_name:<28} {ctx.catalog.read(ctx.spark, t).count():>12,} rows  {ctx.catalog.path(t)}"
+            )
     return out

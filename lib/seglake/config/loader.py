@@ -62,10 +62,7 @@ def load_config(
     envs = available_envs(conf_dir)
     if env not in envs:
         hint = _suggest(env, envs)
-        raise ConfigError(
-            f"unknown environment '{env}'{hint}; choose one of: {', '.join(envs)} "
-            f"(files in {conf_dir})"
-        )
+        raise ConfigError(f"unknown environment '{env}'{hint}; choose one of: {', '.join(envs)} (files in {conf_dir})")
 
     merged: dict[str, Any] = {}
     origins: dict[KeyPath, str] = {}

@@ -97,9 +97,7 @@ class GeneratorConfig:
 class IngestConfig:
     session_gap_minutes: int = 30
     future_tolerance_hours: int = 24
-    bot_user_agent_patterns: list[str] = field(
-        default_factory=lambda: ["bot", "crawler", "spider", "headless"]
-    )
+    bot_user_agent_patterns: list[str] = field(default_factory=lambda: ["bot", "crawler", "spider", "headless"])
     bot_max_events_per_minute: int = 60
     max_string_length: int = 4096
     # Key for pseudonymising PII (keyed SHA-256); production reads it from a secret.

@@ -8,7 +8,14 @@ from datetime import date, timedelta
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from seglake.catalog import GOLD_CUSTOMER_FEATURES, SILVER_EVENTS, SILVER_ORDERS, SILVER_PROFILES, SILVER_SESSIONS, Catalog
+from seglake.catalog import (
+    GOLD_CUSTOMER_FEATURES,
+    SILVER_EVENTS,
+    SILVER_ORDERS,
+    SILVER_PROFILES,
+    SILVER_SESSIONS,
+    Catalog,
+)
 from seglake.config.schema import SeglakeConfig
 from seglake.errors import ConfigError, InputError
 from seglake.features.customer import customer_features
@@ -29,6 +36,7 @@ def resolve_as_of(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as_
             return date.fromisoformat(text)
         except ValueError:
             raise ConfigError(f"as_of '{text}' is not a date; use YYYY-MM-DD") from None
+    catalog.require(spark, (SILVER_EVENTS,), "silver")
     newest = catalog.read(spark, SILVER_EVENTS).select(F.max("event_date")).first()[0]
     if newest is None:
         raise InputError("silver.events is empty; nothing to compute features from")
@@ -36,9 +44,7 @@ def resolve_as_of(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as_
 
 
 def build_features(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as_of: date) -> FeatureResult:
-    for t in (SILVER_ORDERS, SILVER_SESSIONS, SILVER_PROFILES):
-        if not catalog.exists(spark, t):
-            raise InputError(f"{t.qualified_name} does not exist at {catalog.path(t)}; run `seglake silver` first")
+    catalog.require(spark, (SILVER_ORDERS, SILVER_SESSIONS, SILVER_PROFILES), "silver")
     features = customer_features(
         catalog.read(spark, SILVER_ORDERS),
         catalog.read(spark, SILVER_SESSIONS),

@@ -105,8 +105,13 @@ def profile_features(profiles: DataFrame, as_of: date) -> DataFrame:
     consented = F.coalesce(F.col("consent_profiling"), F.lit(False))
     age = F.floor(F.months_between(cutoff, F.col("birth_date")) / 12)
     age_band = (
-        F.when(age < 18, "under_18").when(age < 25, "18-24").when(age < 35, "25-34")
-        .when(age < 45, "35-44").when(age < 55, "45-54").when(age < 65, "55-64").when(age >= 65, "65+")
+        F.when(age < 18, "under_18")
+        .when(age < 25, "18-24")
+        .when(age < 35, "25-34")
+        .when(age < 45, "35-44")
+        .when(age < 55, "45-54")
+        .when(age < 65, "55-64")
+        .when(age >= 65, "65+")
     )
     return profiles.select(
         "customer_id",

@@ -62,9 +62,7 @@ def list_landing_files(spark: SparkSession, folder: str) -> list[LandingFile]:
             if status.isDirectory():
                 pending.append(status.getPath())
             elif status.getLen() > 0:
-                found.append(
-                    LandingFile(status.getPath().toString(), status.getLen(), status.getModificationTime())
-                )
+                found.append(LandingFile(status.getPath().toString(), status.getLen(), status.getModificationTime()))
     return sorted(found, key=lambda f: f.path)
 
 
@@ -105,8 +103,7 @@ def new_files(spark: SparkSession, catalog: Catalog, table: Table, files: list[L
     if not catalog.exists(spark, table):
         return [f.path for f in files]
     seen = {
-        (r[0], r[1], r[2])
-        for r in catalog.read(spark, table).select(*FILE_IDENTITY).distinct().collect()
+        (r[0], r[1], r[2]) for r in catalog.read(spark, table).select(*FILE_IDENTITY).distinct().collect()
     }  # one row per landing file: file-level metadata, never records
     seen = {(_same_form(p), size, mtime) for p, size, mtime in seen}
     return [f.path for f in files if (_same_form(f.path), f.size, f.modified_at_ms) not in seen]

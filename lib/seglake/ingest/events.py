@@ -49,9 +49,7 @@ _OFFSET_SUFFIX = r"[+-][0-9]{2}:?[0-9]{2}$"
 
 def parse_events(bronze: DataFrame) -> DataFrame:
     """Parse raw lines with the explicit schema; keep bronze lineage columns."""
-    parsed = F.from_json(
-        "_raw", EVENT_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"}
-    )
+    parsed = F.from_json("_raw", EVENT_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
     return bronze.select("_raw", "_record_id", "_source_file", "_run_id", "_ingested_at", parsed.alias("e"))
 
 
@@ -88,9 +86,9 @@ def normalise_events(valid: DataFrame, pii_secret: str) -> DataFrame:
     ts_text = F.trim(e["timestamp"])
     # Wall-clock time where the event happened, from the offset the device sent; events
     # sent in UTC (`Z`) keep UTC because a free-text time zone may not be a valid zone id.
-    local_ts = F.when(
-        ts_text.rlike(_OFFSET_SUFFIX), F.try_to_timestamp(F.substring(ts_text, 1, 19))
-    ).otherwise(F.col("_ts"))
+    local_ts = F.when(ts_text.rlike(_OFFSET_SUFFIX), F.try_to_timestamp(F.substring(ts_text, 1, 19))).otherwise(
+        F.col("_ts")
+    )
     event_type = F.coalesce(
         F.when(e["type"] == "page", F.lit("page_view")),
         F.when(e["type"] == "screen", F.lit("screen_view")),
@@ -196,7 +194,9 @@ def sessionize(events: DataFrame, gap_minutes: int) -> DataFrame:
         | (F.nullif(campaign, F.lit("")).isNotNull() & ~campaign.eqNullSafe(prev_campaign))
     )
     marked = with_visitor.withColumn("_starts", starts.cast("int"))
-    numbered = marked.withColumn("_session_no", F.sum("_starts").over(ordered.rowsBetween(Window.unboundedPreceding, 0)))
+    numbered = marked.withColumn(
+        "_session_no", F.sum("_starts").over(ordered.rowsBetween(Window.unboundedPreceding, 0))
+    )
     session_start = F.min("ts").over(Window.partitionBy("visitor_key", "_session_no"))
     return numbered.withColumn(
         "session_id",

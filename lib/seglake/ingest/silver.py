@@ -27,7 +27,6 @@ from seglake.catalog import (
     Catalog,
 )
 from seglake.config.schema import SeglakeConfig
-from seglake.errors import InputError
 from seglake.ingest import events as ev
 from seglake.ingest import sources as src
 from seglake.ingest.quality import split_quarantine
@@ -56,9 +55,7 @@ class SilverResult:
 
 
 def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run: RunContext) -> SilverResult:
-    for t in (BRONZE_EVENTS, BRONZE_TRANSACTIONS, BRONZE_PROFILES, BRONZE_REVIEWS):
-        if not catalog.exists(spark, t):
-            raise InputError(f"{t.qualified_name} does not exist at {catalog.path(t)}; run `seglake bronze` first")
+    catalog.require(spark, (BRONZE_EVENTS, BRONZE_TRANSACTIONS, BRONZE_PROFILES, BRONZE_REVIEWS), "bronze")
     now = F.lit(run.started_at).cast("timestamp")
     secret = cfg.ingest.pii_secret
     quarantined: list[DataFrame] = []
@@ -80,11 +77,14 @@ def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run:
 
     # orders
     orders = src.canonical_columns(
-        catalog.read(spark, BRONZE_TRANSACTIONS), "transactions", src.ORDER_COLUMNS,
+        catalog.read(spark, BRONZE_TRANSACTIONS),
+        "transactions",
+        src.ORDER_COLUMNS,
         cfg.sources.transactions.columns,
     )
     good, bad = split_quarantine(
-        src.validate_orders(orders, now, cfg.ingest.future_tolerance_hours), "transactions",
+        src.validate_orders(orders, now, cfg.ingest.future_tolerance_hours),
+        "transactions",
         F.to_json(F.struct(*src.ORDER_COLUMNS)),
     )
     quarantined.append(bad)
@@ -120,7 +120,9 @@ def _measure(spark: SparkSession, catalog: Catalog) -> SilverResult:
     by_reason = {
         f"{r['source']}:{r['reason']}": r["n"]
         for r in q.select("source", F.explode("reasons").alias("reason"))
-        .groupBy("source", "reason").agg(F.count(F.lit(1)).alias("n")).collect()
+        .groupBy("source", "reason")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .collect()
     }
     pairs = [
         ("events", BRONZE_EVENTS, SILVER_EVENTS),

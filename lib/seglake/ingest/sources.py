@@ -16,9 +16,21 @@ from seglake.ingest.quality import keep_first, with_reasons
 
 ORDER_COLUMNS = ("order_id", "customer_id", "order_ts", "amount", "currency", "channel", "items")
 PROFILE_COLUMNS = (
-    "customer_id", "email", "first_name", "last_name", "phone", "birth_date", "gender", "city",
-    "postal_code", "country", "income_band", "household_size", "consent_marketing",
-    "consent_profiling", "updated_at",
+    "customer_id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "birth_date",
+    "gender",
+    "city",
+    "postal_code",
+    "country",
+    "income_band",
+    "household_size",
+    "consent_marketing",
+    "consent_profiling",
+    "updated_at",
 )
 REQUIRED = {
     "transactions": ("order_id", "customer_id", "order_ts", "amount"),
@@ -31,9 +43,7 @@ REVIEW_SCHEMA = """
 """
 
 
-def canonical_columns(
-    bronze: DataFrame, source: str, wanted: tuple[str, ...], mapping: Mapping[str, str]
-) -> DataFrame:
+def canonical_columns(bronze: DataFrame, source: str, wanted: tuple[str, ...], mapping: Mapping[str, str]) -> DataFrame:
     """Select `wanted` canonical columns, reading each from its mapped source name.
     A required column absent from the files is a configuration mistake: say which."""
     present = set(bronze.columns)
@@ -79,7 +89,9 @@ def normalise_orders(valid: DataFrame) -> DataFrame:
         F.coalesce(F.upper(F.trim("currency")), F.lit("EUR")).alias("currency"),
         F.coalesce(F.lower(F.trim("channel")), F.lit("unknown")).alias("channel"),
         F.trim("items").try_cast("int").alias("items"),
-        "_record_id", "_source_file", "_ingested_at",
+        "_record_id",
+        "_source_file",
+        "_ingested_at",
     ).withColumn("order_date", F.to_date("order_ts"))
     return keep_first(typed, "order_id", [F.col("_ingested_at"), F.col("_source_file"), F.col("_record_id")])
 
@@ -118,15 +130,17 @@ def normalise_profiles(valid: DataFrame, pii_secret: str) -> DataFrame:
         _truthy(F.col("consent_marketing")).alias("consent_marketing"),
         _truthy(F.col("consent_profiling")).alias("consent_profiling"),
         F.try_to_timestamp(F.trim("updated_at")).alias("updated_at"),
-        "_record_id", "_source_file", "_ingested_at",
+        "_record_id",
+        "_source_file",
+        "_ingested_at",
     )
-    return keep_first(typed, "customer_id", [F.col("updated_at").desc(), F.col("_ingested_at").desc(), F.col("_record_id")])
+    return keep_first(
+        typed, "customer_id", [F.col("updated_at").desc(), F.col("_ingested_at").desc(), F.col("_record_id")]
+    )
 
 
 def parse_reviews(bronze: DataFrame) -> DataFrame:
-    parsed = F.from_json(
-        "_raw", REVIEW_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"}
-    )
+    parsed = F.from_json("_raw", REVIEW_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
     return bronze.select("_raw", *LINEAGE, parsed.alias("r")).select("_raw", *LINEAGE, "r.*")
 
 
@@ -152,6 +166,8 @@ def normalise_reviews(valid: DataFrame, max_text_length: int) -> DataFrame:
         F.col("rating").try_cast("int").alias("rating"),
         F.substring(F.trim("text"), 1, max_text_length).alias("text"),
         F.lower(F.trim("language")).alias("language"),
-        "_record_id", "_source_file", "_ingested_at",
+        "_record_id",
+        "_source_file",
+        "_ingested_at",
     )
     return keep_first(typed, "review_id", [F.col("_ingested_at"), F.col("_source_file"), F.col("_record_id")])

@@ -47,9 +47,7 @@ def preprocessing(cfg: SegmentationConfig) -> Pipeline:
             SQLTransformer(statement=f"SELECT *, {fills} FROM __THIS__"),
             imputer,
             SQLTransformer(statement=f"SELECT *, {logs} FROM __THIS__"),
-            VectorAssembler(
-                inputCols=[model_input_column(f, cfg) for f in cfg.features], outputCol="raw_features"
-            ),
+            VectorAssembler(inputCols=[model_input_column(f, cfg) for f in cfg.features], outputCol="raw_features"),
             scaler,
         ]
     )

@@ -63,7 +63,9 @@ def _check_features(df: DataFrame, cfg: SegmentationConfig) -> None:
         raise ConfigError(f"segmentation.features: not in gold.customer_features: {', '.join(hints)}")
     unknown = [f for f in list(cfg.log_features) + list(cfg.fill_values) if f not in cfg.features]
     if unknown:
-        raise ConfigError(f"segmentation: log_features/fill_values name features not in segmentation.features: {unknown}")
+        raise ConfigError(
+            f"segmentation: log_features/fill_values name features not in segmentation.features: {unknown}"
+        )
     if len(cfg.seeds) < 2:
         raise ConfigError("segmentation.seeds: give at least two seeds so stability can be measured")
 
@@ -81,9 +83,13 @@ def _segment_stats(assigned: DataFrame, inputs: list[str], originals: list[str])
         )
         .collect()
     }
-    population = assigned.agg(
-        *[F.avg(c).alias(f"mean::{c}") for c in inputs], *[F.stddev_pop(c).alias(f"std::{c}") for c in inputs]
-    ).first().asDict()
+    population = (
+        assigned.agg(
+            *[F.avg(c).alias(f"mean::{c}") for c in inputs], *[F.stddev_pop(c).alias(f"std::{c}") for c in inputs]
+        )
+        .first()
+        .asDict()
+    )
     return per_segment, population
 
 
@@ -100,8 +106,7 @@ def train_segments(
     spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run: RunContext, as_of: date
 ) -> SegmentResult:
     seg = cfg.segmentation
-    if not catalog.exists(spark, GOLD_CUSTOMER_FEATURES):
-        raise InputError("gold.customer_features does not exist; run `seglake features` first")
+    catalog.require(spark, (GOLD_CUSTOMER_FEATURES,), "features")
     snapshot = catalog.read(spark, GOLD_CUSTOMER_FEATURES).where(F.col("as_of") == F.lit(as_of))
     _check_features(snapshot, seg)
     population = segment_population(snapshot, seg).cache()
@@ -143,8 +148,12 @@ def train_segments(
             candidates.append(candidate)
             fitted[k] = km
             mlflow.log_metrics(
-                {"silhouette": candidate.silhouette, "cost": candidate.cost,
-                 "min_share": candidate.min_share, "stability_ari": candidate.stability},
+                {
+                    "silhouette": candidate.silhouette,
+                    "cost": candidate.cost,
+                    "min_share": candidate.min_share,
+                    "stability_ari": candidate.stability,
+                },
                 step=k,
             )
         chosen, reason = choose_k(candidates, seg.min_segment_share, seg.min_stability)
@@ -175,7 +184,9 @@ def train_segments(
             plots.centroid_heatmap(names, list(seg.features), z, out)
             mlflow.log_artifacts(tmp, artifact_path="plots")
         info = mlflow.spark.log_model(
-            model, artifact_path="model", registered_model_name=model_name,
+            model,
+            artifact_path="model",
+            registered_model_name=model_name,
             pip_requirements=["pyspark==4.1.2"],
         )
         version = str(info.registered_model_version)
@@ -199,9 +210,16 @@ def train_segments(
     profiles = spark.createDataFrame(
         [
             (
-                as_of, s, names[i], int(per_segment[s]["customers"]), shares[i],
+                as_of,
+                s,
+                names[i],
+                int(per_segment[s]["customers"]),
+                shares[i],
                 {f: float(per_segment[s][f"orig::{f}"] or 0.0) for f in seg.features},
-                [f"{f} {'+' if zv > 0 else ''}{zv:.1f}σ" for f, zv in personas.distinguishing(seg.features, z[i], top=5)],
+                [
+                    f"{f} {'+' if zv > 0 else ''}{zv:.1f}σ"
+                    for f, zv in personas.distinguishing(seg.features, z[i], top=5)
+                ],
                 *lineage.values(),
             )
             for i, s in enumerate(segment_ids)
@@ -213,9 +231,15 @@ def train_segments(
     catalog.replace_where(profiles, GOLD_SEGMENT_PROFILES, f"as_of = '{as_of.isoformat()}'")
     population.unpersist()
     return SegmentResult(
-        as_of=as_of, customers=customers, k=chosen.k, reason=reason, silhouette=chosen.silhouette,
+        as_of=as_of,
+        customers=customers,
+        k=chosen.k,
+        reason=reason,
+        silhouette=chosen.silhouette,
         personas=[(s, names[i], shares[i]) for i, s in enumerate(segment_ids)],
-        mlflow_run_id=run_id, model_name=model_name, model_version=version,
+        mlflow_run_id=run_id,
+        model_name=model_name,
+        model_version=version,
     )
 
 
