@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from seglake.config.schema import IngestConfig
@@ -53,8 +53,11 @@ def parse_events(bronze: DataFrame) -> DataFrame:
     return bronze.select("_raw", "_record_id", "_source_file", "_run_id", "_ingested_at", parsed.alias("e"))
 
 
-def validate_events(parsed: DataFrame, cfg: IngestConfig, now: Column) -> DataFrame:
-    """Add `_reasons` for every rule an event breaks; `now` is the run's start time."""
+def validate_events(parsed: DataFrame, cfg: IngestConfig) -> DataFrame:
+    """Add `_reasons` for every rule an event breaks.
+
+    "Future" is judged against when the record was received (`_ingested_at`), not when
+    silver runs, so rebuilding silver later gives the same answer."""
     e = F.col("e")
     ts = F.try_to_timestamp(e["timestamp"])
     numeric = [e["properties"][f] for f in ("price", "quantity", "revenue", "depth")]
@@ -68,7 +71,7 @@ def validate_events(parsed: DataFrame, cfg: IngestConfig, now: Column) -> DataFr
         "missing_identity": e["userId"].isNull() & e["anonymousId"].isNull(),
         "unknown_type": ~F.coalesce(e["type"].isin(*KNOWN_TYPES), F.lit(False)),
         "invalid_timestamp": ts.isNull(),
-        "future_timestamp": ts > now + F.expr(f"INTERVAL {cfg.future_tolerance_hours} HOURS"),
+        "future_timestamp": ts > F.col("_ingested_at") + F.expr(f"INTERVAL {cfg.future_tolerance_hours} HOURS"),
         "wrong_type": wrong_type,
         "oversized_record": too_long,
     }

@@ -61,7 +61,7 @@ def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run:
     quarantined: list[DataFrame] = []
 
     # events
-    checked = ev.validate_events(ev.parse_events(catalog.read(spark, BRONZE_EVENTS)), cfg.ingest, now)
+    checked = ev.validate_events(ev.parse_events(catalog.read(spark, BRONZE_EVENTS)), cfg.ingest)
     good, bad = split_quarantine(checked, "events", F.col("_raw"))
     quarantined.append(bad)
     events = ev.flag_bots(ev.deduplicate_events(ev.normalise_events(good, secret)), cfg.ingest)
@@ -83,7 +83,7 @@ def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run:
         cfg.sources.transactions.columns,
     )
     good, bad = split_quarantine(
-        src.validate_orders(orders, now, cfg.ingest.future_tolerance_hours),
+        src.validate_orders(orders, cfg.ingest.future_tolerance_hours),
         "transactions",
         F.to_json(F.struct(*src.ORDER_COLUMNS)),
     )

@@ -67,14 +67,15 @@ def _blank(c: Column) -> Column:
     return c.isNull() | (F.trim(c) == "")
 
 
-def validate_orders(orders: DataFrame, now: Column, future_tolerance_hours: int) -> DataFrame:
+def validate_orders(orders: DataFrame, future_tolerance_hours: int) -> DataFrame:
+    """Add `_reasons`; "future" is relative to when the row was received."""
     ts = F.try_to_timestamp(F.trim("order_ts"))
     amount = F.trim("amount").try_cast("decimal(18,2)")
     rules = {
         "missing_order_id": _blank(F.col("order_id")),
         "missing_customer_id": _blank(F.col("customer_id")),
         "invalid_timestamp": ts.isNull(),
-        "future_timestamp": ts > now + F.expr(f"INTERVAL {future_tolerance_hours} HOURS"),
+        "future_timestamp": ts > F.col("_ingested_at") + F.expr(f"INTERVAL {future_tolerance_hours} HOURS"),
         "invalid_amount": amount.isNull() | (amount < 0),
     }
     return with_reasons(orders, rules)
