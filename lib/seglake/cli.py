@@ -123,6 +123,7 @@ def _execute(job: str, args: argparse.Namespace, out: Callable[[str], None]) -> 
     spark = get_spark(cfg.spark)
     ctx = JobContext(spark, cfg, Catalog(cfg.paths.lake, cfg.catalog.database), RunContext.start(), out)
     out(f"seglake {job} (env {cfg.env}, run {ctx.run.run_id})")
+    out(f"  spark   {spark.version} on {spark.sparkContext.master}")
     out(f"  landing {cfg.paths.landing}\n  lake    {cfg.paths.lake}\n  mlflow  {cfg.mlflow.tracking_uri}")
     gen_args = {k: getattr(args, k, None) for k in ("customers", "events", "seed")}
     runners: dict[str, Callable[[], list[str]]] = {
