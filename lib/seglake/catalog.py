@@ -36,12 +36,13 @@ BRONZE_PROFILES = Table("bronze", "profiles", "Raw CRM profile rows (all columns
 BRONZE_REVIEWS = Table("bronze", "reviews", "Raw review JSON lines as received.")
 
 # --- silver: typed, deduplicated, stitched, sessionised ------------------------------
+# Silver events are not partitioned by date: a year of daily partitions of a mid-size
+# shop is thousands of small files; Delta's per-file min/max on `ts` already prunes reads.
 SILVER_EVENTS = Table(
     "silver",
     "events",
     "Typed, deduplicated, identity-stitched events (UTC).",
     keys=("message_id",),
-    partition_by=("event_date",),
 )
 SILVER_EVENTS_UNSTITCHED = Table(
     "silver",
@@ -49,14 +50,12 @@ SILVER_EVENTS_UNSTITCHED = Table(
     "Typed, deduplicated, bot-flagged events before identity stitching; kept so history "
     "can be re-stitched when a new identity link appears.",
     keys=("message_id",),
-    partition_by=("event_date",),
 )
 SILVER_SESSIONS = Table(
     "silver",
     "sessions",
     "One row per session with session-level facts.",
     keys=("session_id",),
-    partition_by=("session_date",),
 )
 SILVER_ORDERS = Table("silver", "orders", "Typed, deduplicated orders.", keys=("order_id",))
 SILVER_PROFILES = Table("silver", "profiles", "Latest profile per customer, PII pseudonymised.", keys=("customer_id",))

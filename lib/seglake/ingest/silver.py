@@ -7,7 +7,9 @@ idempotent by construction and replaying landing files changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -56,62 +58,60 @@ class SilverResult:
 
 def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run: RunContext) -> SilverResult:
     catalog.require(spark, (BRONZE_EVENTS, BRONZE_TRANSACTIONS, BRONZE_PROFILES, BRONZE_REVIEWS), "bronze")
-    now = F.lit(run.started_at).cast("timestamp")
-    secret = cfg.ingest.pii_secret
-    quarantined: list[DataFrame] = []
+    mapping = cfg.sources
+    checked = {
+        "events": ev.validate_events(ev.parse_events(catalog.read(spark, BRONZE_EVENTS)), cfg.ingest),
+        "transactions": src.validate_orders(
+            src.canonical_columns(
+                catalog.read(spark, BRONZE_TRANSACTIONS), "transactions", src.ORDER_COLUMNS,
+                mapping.transactions.columns,
+            ),
+            cfg.ingest.future_tolerance_hours,
+        ),
+        "profiles": src.validate_profiles(
+            src.canonical_columns(
+                catalog.read(spark, BRONZE_PROFILES), "profiles", src.PROFILE_COLUMNS, mapping.profiles.columns
+            )
+        ),
+        "reviews": src.validate_reviews(src.parse_reviews(catalog.read(spark, BRONZE_REVIEWS))),
+    }  # fmt: skip
+    # What a quarantined record looked like; profiles keep only non-PII fields.
+    raw = {
+        "events": F.col("_raw"),
+        "transactions": F.to_json(F.struct(*src.ORDER_COLUMNS)),
+        "profiles": F.to_json(F.struct("customer_id", "updated_at")),
+        "reviews": F.col("_raw"),
+    }
+    # Each record is parsed and checked once: the checked rows feed both silver and the
+    # quarantine, so they are kept (spilling to disk) until both are written.
+    for df in checked.values():
+        df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        split = {name: split_quarantine(df, name, raw[name]) for name, df in checked.items()}
+        _write_events(spark, cfg, catalog, split["events"][0])
+        catalog.overwrite(src.normalise_orders(split["transactions"][0]), SILVER_ORDERS)
+        catalog.overwrite(src.normalise_profiles(split["profiles"][0], cfg.ingest.pii_secret), SILVER_PROFILES)
+        catalog.overwrite(src.normalise_reviews(split["reviews"][0], cfg.ingest.max_string_length), SILVER_REVIEWS)
+        quarantine = reduce(DataFrame.unionByName, [bad for _, bad in split.values()])
+        catalog.overwrite(
+            quarantine.withColumn("quarantined_at", F.lit(run.started_at).cast("timestamp")), SILVER_QUARANTINE
+        )
+    finally:
+        for df in checked.values():
+            df.unpersist()
+    return _measure(spark, catalog)
 
-    # events
-    checked = ev.validate_events(ev.parse_events(catalog.read(spark, BRONZE_EVENTS)), cfg.ingest)
-    good, bad = split_quarantine(checked, "events", F.col("_raw"))
-    quarantined.append(bad)
-    events = ev.flag_bots(ev.deduplicate_events(ev.normalise_events(good, secret)), cfg.ingest)
+
+def _write_events(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, valid: DataFrame) -> None:
+    """valid events -> deduplicated, bot-flagged -> identity map -> stitched, sessionised -> sessions.
+    Each step reads the previous step's table, so no long lineage is recomputed."""
+    events = ev.flag_bots(ev.deduplicate_events(ev.normalise_events(valid, cfg.ingest.pii_secret)), cfg.ingest)
     catalog.overwrite(events, SILVER_EVENTS_UNSTITCHED)
     unstitched = catalog.read(spark, SILVER_EVENTS_UNSTITCHED)
-    identity_map = ev.build_identity_map(unstitched)
-    catalog.overwrite(identity_map, SILVER_IDENTITY_MAP)
-    stitched = ev.sessionize(
-        ev.stitch_identities(unstitched, catalog.read(spark, SILVER_IDENTITY_MAP)), cfg.ingest.session_gap_minutes
-    )
-    catalog.overwrite(stitched, SILVER_EVENTS)
+    catalog.overwrite(ev.build_identity_map(unstitched), SILVER_IDENTITY_MAP)
+    stitched = ev.stitch_identities(unstitched, catalog.read(spark, SILVER_IDENTITY_MAP))
+    catalog.overwrite(ev.sessionize(stitched, cfg.ingest.session_gap_minutes), SILVER_EVENTS)
     catalog.overwrite(ev.session_facts(catalog.read(spark, SILVER_EVENTS)), SILVER_SESSIONS)
-
-    # orders
-    orders = src.canonical_columns(
-        catalog.read(spark, BRONZE_TRANSACTIONS),
-        "transactions",
-        src.ORDER_COLUMNS,
-        cfg.sources.transactions.columns,
-    )
-    good, bad = split_quarantine(
-        src.validate_orders(orders, cfg.ingest.future_tolerance_hours),
-        "transactions",
-        F.to_json(F.struct(*src.ORDER_COLUMNS)),
-    )
-    quarantined.append(bad)
-    catalog.overwrite(src.normalise_orders(good), SILVER_ORDERS)
-
-    # profiles
-    profiles = src.canonical_columns(
-        catalog.read(spark, BRONZE_PROFILES), "profiles", src.PROFILE_COLUMNS, cfg.sources.profiles.columns
-    )
-    good, bad = split_quarantine(
-        src.validate_profiles(profiles), "profiles", F.to_json(F.struct(F.col("customer_id"), F.col("updated_at")))
-    )
-    quarantined.append(bad)
-    catalog.overwrite(src.normalise_profiles(good, secret), SILVER_PROFILES)
-
-    # reviews
-    good, bad = split_quarantine(
-        src.validate_reviews(src.parse_reviews(catalog.read(spark, BRONZE_REVIEWS))), "reviews", F.col("_raw")
-    )
-    quarantined.append(bad)
-    catalog.overwrite(src.normalise_reviews(good, cfg.ingest.max_string_length), SILVER_REVIEWS)
-
-    all_bad = quarantined[0]
-    for df in quarantined[1:]:
-        all_bad = all_bad.unionByName(df)
-    catalog.overwrite(all_bad.withColumn("quarantined_at", now), SILVER_QUARANTINE)
-    return _measure(spark, catalog)
 
 
 def _measure(spark: SparkSession, catalog: Catalog) -> SilverResult:
