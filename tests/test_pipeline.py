@@ -7,7 +7,6 @@ import pytest
 from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
-from conftest import make_config
 from seglake.catalog import (
     ALL_TABLES,
     GOLD_CUSTOMER_FEATURES,
@@ -20,6 +19,8 @@ from seglake.catalog import (
 from seglake.pipeline import JobContext, run_pipeline
 from seglake.runs import RunContext
 from seglake.segmentation.train import load_champion
+
+from conftest import make_config
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,10 @@ def test_run_metrics_are_recorded(spark, demo) -> None:
     _, catalog, ctx, _ = demo
     stages = {
         r["stage"]
-        for r in catalog.read(spark, GOLD_RUN_METRICS).where(F.col("run_id") == ctx.run.run_id).select("stage").collect()
+        for r in catalog.read(spark, GOLD_RUN_METRICS)
+        .where(F.col("run_id") == ctx.run.run_id)
+        .select("stage")
+        .collect()
     }
     assert stages == {"bronze", "silver", "features", "segments"}
 

@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from landing import small_landing
 from seglake.config.schema import DELTA_PACKAGE
+
+from landing import small_landing
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -88,8 +88,8 @@ class GeneratorConfig:
     start_date: str = "2025-01-01"
     days: int = 365
     # Customers per Spark job; bounds the work in flight and drives progress reporting.
-    customers_per_chunk: int = 200_000
-    files_per_chunk: int = 2
+    customers_per_chunk: int = 25_000
+    files_per_chunk: int = 4
     dirty: DirtyRates = field(default_factory=DirtyRates)
 
 

@@ -4,7 +4,7 @@ Output must be byte-identical for the same seed whatever the partitioning or the
 executors, so no randomness comes from `F.rand` (it depends on the partition) or the
 clock: every draw is a hash of the seed, a salt naming what is drawn, and the ids of the
 row it is drawn for. Hash keys must keep the same Spark types everywhere they are used
-(an int and a bigint 3 hash differently), hence the explicit casts at the call sites.
+(the int 3 and the bigint 3 hash differently), hence the explicit casts at the call sites.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pyspark.sql import functions as F
 
 # A parameterised DataFrame -> DataFrame step, used as df.transform(step(ctx)).
 Transform = Callable[[DataFrame], DataFrame]
+
+DAY_MS = 86_400_000
 
 _MANTISSA_BITS = 53
 _MANTISSA = float(1 << _MANTISSA_BITS)

@@ -7,20 +7,27 @@ exist only in the order system.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from seglake.generate.columns import per_group, pick, utc_iso
+from seglake.generate.columns import DAY_MS, Transform, per_group, pick, utc_iso
 from seglake.generate.context import GenContext
 from seglake.generate.personas import GROUPS, PURCHASE
 from seglake.generate.products import category_at, product_id, product_number_at
 from seglake.generate.vocab import COUNTRIES, REVIEW_BODIES, REVIEW_CLOSERS, REVIEW_LANGUAGES
 
-DAY_MS = 86_400_000
 # The company's own column names; conf/ maps them onto the canonical ones.
 TRANSACTION_COLUMNS = (
-    "order_ref", "client_id", "order_timestamp", "total_amount", "currency", "channel",
-    "item_count", "store_id",
+    "order_ref",
+    "client_id",
+    "order_timestamp",
+    "total_amount",
+    "currency",
+    "channel",
+    "item_count",
+    "store_id",
 )
 STORE_OPENING_HOUR, STORE_HOURS = 10, 9
 STORE_BASKET_FACTOR = 0.8
@@ -31,12 +38,11 @@ def order_time_ms() -> Column:
     return F.col("start_ms") + F.element_at(F.col("offsets_ms"), F.col("n_events"))
 
 
-def transaction_rows(ctx: GenContext, sessions: DataFrame, visitors: DataFrame) -> DataFrame:
-    """Online and store orders plus defective copies, with sort keys ts_ms and copy."""
-    rng = ctx.rng
-    purchases = sessions.where(F.col("outcome") == PURCHASE)
-    channel_draw = rng.uniform("channel", F.col("vkey"), F.col("s"))
-    online = purchases.select(
+def transaction_rows(ctx: GenContext) -> Callable[[DataFrame, DataFrame], DataFrame]:
+    """(sessions, visitors) -> online and store orders plus defective copies, with the
+    sort keys ts_ms and copy besides TRANSACTION_COLUMNS."""
+    channel_draw = ctx.rng.uniform("channel", F.col("vkey"), F.col("s"))
+    online_columns = [
         order_time_ms().alias("ts_ms"),
         F.col("order_id").alias("order_ref"),
         F.col("customer_id").alias("client_id"),
@@ -44,18 +50,24 @@ def transaction_rows(ctx: GenContext, sessions: DataFrame, visitors: DataFrame) 
         F.col("currency"),
         F.when((F.col("device_type") == 1) & (channel_draw < 0.6), F.lit("app"))
         .when((F.col("device_type") == 2) & (channel_draw < 0.3), F.lit("app"))
-        .otherwise(F.lit("web")).alias("channel"),
+        .otherwise(F.lit("web"))
+        .alias("channel"),
         F.col("items").alias("item_count"),
         F.lit(None).cast("string").alias("store_id"),
-    )
-    return online.unionByName(store_orders(ctx, visitors)).transform(with_defective_copies(ctx))
+    ]
+    in_store = store_orders(ctx)
+    defects = defective_copies(ctx)
+
+    def transform(sessions: DataFrame, visitors: DataFrame) -> DataFrame:
+        online = sessions.where(F.col("outcome") == PURCHASE).select(*online_columns)
+        return online.unionByName(in_store(visitors)).transform(defects)
+
+    return transform
 
 
-def store_orders(ctx: GenContext, visitors: DataFrame) -> DataFrame:
+def store_orders(ctx: GenContext) -> Transform:
+    """Visitors -> their in-store orders (opening hours, local time, a store in their city)."""
     rng, cal = ctx.rng, ctx.calendar
-    orders = visitors.select(
-        "*", F.explode(F.sequence(F.lit(0), F.col("n_store_orders"))).alias("j")
-    ).where(F.col("j") < F.col("n_store_orders"))
     keys = (F.col("vkey"), F.col("j"))
     persona = F.col("persona")
     day = cal.day_table.choose(persona, rng.uniform("store/day", *keys) * F.col("period_share"))
@@ -65,13 +77,16 @@ def store_orders(ctx: GenContext, visitors: DataFrame) -> DataFrame:
     wall = F.timestamp_seconds(F.lit(cal.start_epoch) + day * 86_400 + second_of_day)
     amount = rng.lognormal(
         per_group([p.order_value_eur * STORE_BASKET_FACTOR for p in GROUPS], persona) * F.col("fx"),
-        0.5, "store/amount", *keys,
+        0.5,
+        "store/amount",
+        *keys,
     )
     items = 1 + rng.count(
         rng.lognormal(per_group([max(p.items - 1, 0) for p in GROUPS], persona), 0.6, "store/items", *keys),
-        "store/items/round", *keys,
+        "store/items/round",
+        *keys,
     )
-    return orders.select(
+    columns = [
         F.unix_millis(F.to_utc_timestamp(wall, F.col("timezone"))).alias("ts_ms"),
         F.format_string("POS-%08d-%03d", F.col("vkey") + 1, F.col("j")).alias("order_ref"),
         F.col("customer_id").alias("client_id"),
@@ -80,64 +95,78 @@ def store_orders(ctx: GenContext, visitors: DataFrame) -> DataFrame:
         F.lit("store").alias("channel"),
         items.alias("item_count"),
         F.format_string("ST%03d", F.col("city") * 2 + rng.below(2, "store/id", *keys) + 1).alias("store_id"),
-    )
+    ]
+
+    def transform(visitors: DataFrame) -> DataFrame:
+        orders = visitors.select("*", F.explode(F.sequence(F.lit(0), F.col("n_store_orders"))).alias("j")).where(
+            F.col("j") < F.col("n_store_orders")
+        )
+        return orders.select(*columns)
+
+    return transform
 
 
-def with_defective_copies(ctx: GenContext):  # noqa: ANN201 - see Transform
+def defective_copies(ctx: GenContext) -> Transform:
     """Add a broken re-export of some rows (bad amount, bad date or no customer).
 
     The clean row stays, so ingestion can quarantine the copy and still count every order.
     """
     rng, rate = ctx.rng, ctx.cfg.dirty.malformed_json
+    ref = F.col("order_ref")
+    copies = F.when(rng.uniform("tx/defect", ref) < rate, F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))
+    variant = F.when(F.col("copy") == 1, rng.below(3, "tx/defect/variant", ref)).otherwise(F.lit(-1))
+    bad_amount = F.when(rng.uniform("tx/amount", ref) < 0.5, F.lit("N/A")).otherwise(
+        F.concat(F.regexp_replace(F.col("total_amount"), "\\.", ","), F.lit(" €"))
+    )
+    bad_date = F.date_format(F.timestamp_millis(F.col("ts_ms")), "dd/MM/yyyy HH'h'mm")
+    broken = {
+        "total_amount": F.when(variant == 0, bad_amount).otherwise(F.col("total_amount")),
+        "order_timestamp": F.when(variant == 1, bad_date).otherwise(utc_iso(F.col("ts_ms"), millis=False)),
+        "client_id": F.when(variant == 2, F.lit(None).cast("string")).otherwise(F.col("client_id")),
+    }
 
     def transform(df: DataFrame) -> DataFrame:
-        ref = F.col("order_ref")
-        copies = F.when(rng.uniform("tx/defect", ref) < rate, F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))
-        df = df.select("*", F.explode(copies).alias("copy"))
-        variant = F.when(F.col("copy") == 1, rng.below(3, "tx/defect/variant", ref)).otherwise(F.lit(-1))
-        bad_amount = F.when(rng.uniform("tx/amount", ref) < 0.5, F.lit("N/A")).otherwise(
-            F.concat(F.regexp_replace(F.col("total_amount"), "\\.", ","), F.lit(" €"))
-        )
-        bad_date = F.date_format(F.timestamp_millis(F.col("ts_ms")), "dd/MM/yyyy HH'h'mm")
-        return df.withColumns({
-            "total_amount": F.when(variant == 0, bad_amount).otherwise(F.col("total_amount")),
-            "order_timestamp": F.when(variant == 1, bad_date).otherwise(utc_iso(F.col("ts_ms"), millis=False)),
-            "client_id": F.when(variant == 2, F.lit(None).cast("string")).otherwise(F.col("client_id")),
-        })
+        return df.select("*", F.explode(copies).alias("copy")).withColumns(broken)
 
     return transform
 
 
-def review_rows(ctx: GenContext, sessions: DataFrame) -> DataFrame:
-    """Reviews of a share of online orders, with the sort key ts_ms and a JSON `value`."""
+def review_rows(ctx: GenContext) -> Transform:
+    """Sessions -> reviews of a share of online orders: sort keys ts_ms, review_id and a
+    JSON `value`."""
     rng = ctx.rng
     keys = (F.col("vkey"), F.col("s"))
     persona = F.col("persona")
-    reviewed = sessions.where(
-        (F.col("outcome") == PURCHASE)
-        & (rng.uniform("review", *keys) < per_group([p.review for p in GROUPS], persona))
+    reviewed = (F.col("outcome") == PURCHASE) & (
+        rng.uniform("review", *keys) < per_group([p.review for p in GROUPS], persona)
     )
-    rating = 1 + ctx.tables["rating"].choose(persona, rng.uniform("rating", *keys))
     french = rng.uniform("language", *keys) < per_group([c.french_reviews for c in COUNTRIES], F.col("country"))
-    reviews = reviewed.withColumns({
+    added = F.col("added_at")
+    attributes = {
         "ts_ms": order_time_ms() + rng.below(20 * DAY_MS, "review/delay", *keys) + DAY_MS,
-        "rating": rating,
+        "rating": 1 + ctx.tables["rating"].choose(persona, rng.uniform("rating", *keys)),
         "language": F.when(french, F.lit(0)).otherwise(F.lit(1)),
-        "product_id": product_id(category_at(ctx, F.col("added_at")), product_number_at(ctx, F.col("added_at"))),
-    })
+        "product_id": product_id(category_at(ctx, added), product_number_at(ctx, added)),
+        "review_id": F.format_string("RV-%08d-%04d", F.col("vkey") + 1, F.col("s")),
+    }
     text = review_text(ctx, F.col("language"), F.col("rating"))
     oversized = rng.uniform("review/oversized", *keys) < ctx.cfg.dirty.malformed_json
     review = F.struct(
-        F.format_string("RV-%08d-%04d", F.col("vkey") + 1, F.col("s")).alias("review_id"),
-        F.col("customer_id").alias("customer_id"),
-        F.col("product_id").alias("product_id"),
+        F.col("review_id"),
+        F.col("customer_id"),
+        F.col("product_id"),
         utc_iso(F.col("ts_ms"), millis=False).alias("timestamp"),
-        F.col("rating").alias("rating"),
+        F.col("rating"),
         # A few pasted walls of text: the "huge strings" ingestion must cap.
         F.when(oversized, F.repeat(F.concat(text, F.lit(" ")), 250)).otherwise(text).alias("text"),
         pick(REVIEW_LANGUAGES, F.col("language")).alias("language"),
     )
-    return reviews.select("ts_ms", review.getField("review_id").alias("review_id"), F.to_json(review).alias("value"))
+
+    def transform(sessions: DataFrame) -> DataFrame:
+        reviews = sessions.where(reviewed).withColumns(attributes)
+        return reviews.select("ts_ms", "review_id", F.to_json(review).alias("value"))
+
+    return transform
 
 
 def review_text(ctx: GenContext, language: Column, rating: Column) -> Column:

@@ -41,15 +41,14 @@ class LandingFiles:
     def delete_scratch(self) -> None:
         self.delete([SCRATCH])
 
-    def publish(self, scratch: str, folder: str, name: Callable[[int], str]) -> int:
-        """Move scratch part files to landing/<folder>/name(partition); returns files moved.
+    def publish(self, scratch: str, folder: str, name: Callable[[int], str]) -> None:
+        """Move scratch part files to landing/<folder>/name(partition), drop the scratch.
 
         The partition number Spark puts in the part file name ("part-00001-...") is kept,
         so a given partition always lands in the same file.
         """
         target = self._path(self.child(folder))
         self._fs.mkdirs(target)
-        moved = 0
         for status in self._fs.listStatus(self._path(scratch)):
             source = status.getPath()
             filename = source.getName()
@@ -58,6 +57,4 @@ class LandingFiles:
             destination = self._path(target, name(int(filename[5:10])))
             if not self._fs.rename(source, destination):
                 raise OSError(f"could not move {source} to {destination}")
-            moved += 1
         self._fs.delete(self._path(scratch), True)
-        return moved

@@ -21,9 +21,9 @@ POPULARITY = 2.5
 def category_at(ctx: GenContext, k: Column) -> Column:
     """Category index of the event at position k (needs vkey, s, persona, focus_category)."""
     keys = (F.col("vkey"), F.col("s"), k)
-    return F.when(
-        ctx.rng.uniform("category/focus", *keys) < FOCUS_SHARE, F.col("focus_category")
-    ).otherwise(ctx.tables["category"].choose(F.col("persona"), ctx.rng.uniform("category", *keys)))
+    return F.when(ctx.rng.uniform("category/focus", *keys) < FOCUS_SHARE, F.col("focus_category")).otherwise(
+        ctx.tables["category"].choose(F.col("persona"), ctx.rng.uniform("category", *keys))
+    )
 
 
 def product_number_at(ctx: GenContext, k: Column) -> Column:
