@@ -94,7 +94,10 @@ def test_over_segmentation_is_rejected() -> None:
     ]
     chosen, reason = choose_k(candidates, min_share=0.02, min_stability=0.8)
     assert chosen.k == 2
-    assert "rejected k=[6, 4]" in reason
+    assert reason == (
+        "k=2: best silhouette 0.500 among acceptable k; rejected k=6: smallest segment 1.0% < 2%, "
+        "k=4: stability 0.40 < 0.8"
+    )
 
 
 def test_save_load_round_trip(spark, blobs, tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def run_segments(ctx: JobContext, as_of: str | None = None) -> Lines:
             ("gold.segment_assignments", "silhouette"): r.silhouette,
         },
     )
-    lines = [f"segments as_of {r.as_of}: k={r.k} over {r.customers:,} consenting customers ({r.reason})"]
+    lines = [f"segments as_of {r.as_of}: k={r.k} over {r.customers:,} consenting customers", f"  why: {r.reason}"]
     lines += [f"  segment {s}: {share:6.1%}  {name}" for s, name, share in r.personas]
     lines.append(f"MLflow run {r.mlflow_run_id}; model {r.model_name} v{r.model_version} (alias champion)")
     return lines

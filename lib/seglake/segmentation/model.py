@@ -127,15 +127,25 @@ def evaluate_k(prepared: DataFrame, k: int, cfg: SegmentationConfig) -> tuple[Ca
     return candidate, reference
 
 
+def _why_rejected(c: Candidate, min_share: float, min_stability: float) -> str:
+    reasons = []
+    if c.min_share < min_share:
+        reasons.append(f"smallest segment {c.min_share:.1%} < {min_share:.0%}")
+    if c.stability < min_stability:
+        reasons.append(f"stability {c.stability:.2f} < {min_stability}")
+    return f"k={c.k}: " + " and ".join(reasons)
+
+
 def choose_k(candidates: list[Candidate], min_share: float, min_stability: float) -> tuple[Candidate, str]:
-    """Highest silhouette among k that are neither over-segmented nor unstable."""
+    """Highest silhouette among k that are neither over-segmented nor unstable; the reason
+    names what ruled every other k out."""
     ok = [c for c in candidates if c.acceptable(min_share, min_stability)]
     if ok:
         best = max(ok, key=lambda c: c.silhouette)
-        rejected = [c.k for c in candidates if c not in ok]
         why = f"k={best.k}: best silhouette {best.silhouette:.3f} among acceptable k"
+        rejected = [_why_rejected(c, min_share, min_stability) for c in candidates if c not in ok]
         if rejected:
-            why += f" (rejected k={rejected}: segment share < {min_share:.0%} or stability < {min_stability})"
+            why += "; rejected " + ", ".join(rejected)
         return best, why
     best = max(candidates, key=lambda c: c.silhouette)
     return best, (
