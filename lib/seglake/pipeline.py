@@ -94,13 +94,19 @@ def run_silver(ctx: JobContext) -> Lines:
         )
     for reason, n in result.quarantine_by_reason.items():
         metrics[("silver.quarantine", f"reason:{reason}")] = n
+    for outcome in result.rule_outcomes:
+        metrics[("silver.quality", f"rule:{outcome.rule.name}:{outcome.rule.action}")] = outcome.violations
     metrics[("silver.events", "bot_events")] = result.bot_events
     metrics[("silver.sessions", "rows")] = result.sessions
     metrics[("silver.identity_map", "rows")] = result.identity_links
     record_metrics(ctx, "silver", metrics)
     reasons = ", ".join(f"{k}={v:,}" for k, v in result.quarantine_by_reason.items()) or "none"
+    broken = ", ".join(
+        f"{o.rule.name}={o.violations:,} ({o.rule.action})" for o in result.rule_outcomes if o.violations
+    )
     lines += [
         f"quarantine reasons: {reasons}",
+        f"quality rules broken: {broken or 'none'}",
         f"bot events flagged: {result.bot_events:,}; sessions: {result.sessions:,}; "
         f"anonymous ids stitched: {result.identity_links:,}",
     ]

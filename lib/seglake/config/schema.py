@@ -105,6 +105,38 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class QualityRule:
+    """One declarative check on a typed silver column.
+
+    check: not_null | range (min and/or max) | accepted_values (values) | regex (pattern)
+    | max_length (length) | exists_in (reference: "<layer>.<table>.<column>").
+    action: warn (keep the row, count it) | quarantine (set the row aside with the rule
+    name) | fail (stop the run before anything is written).
+    """
+
+    name: str
+    column: str
+    check: Literal["not_null", "range", "accepted_values", "regex", "max_length", "exists_in"]
+    action: Literal["warn", "quarantine", "fail"] = "quarantine"
+    min: float | None = None
+    max: float | None = None
+    values: list[str] = field(default_factory=list)
+    pattern: str | None = None
+    length: int | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Rules per source, applied after parsing and typing, before deduplication."""
+
+    events: list[QualityRule] = field(default_factory=list)
+    transactions: list[QualityRule] = field(default_factory=list)
+    profiles: list[QualityRule] = field(default_factory=list)
+    reviews: list[QualityRule] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class FeaturesConfig:
     # Snapshot date (YYYY-MM-DD); empty means the day after the newest silver event.
     as_of: str | None = None
@@ -141,5 +173,6 @@ class SeglakeConfig:
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)

@@ -6,7 +6,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from seglake.config.schema import IngestConfig
-from seglake.ingest.quality import keep_first, with_reasons
+from seglake.ingest.quality import FIRST_RECEIVED, keep_first, with_reasons
 
 # Explicit schema of a Segment-spec event. Numbers arrive as strings so a wrong type is
 # a quarantine reason we can name instead of a silently nulled record.
@@ -130,15 +130,17 @@ def normalise_events(valid: DataFrame, pii_secret: str) -> DataFrame:
         F.lower(ctx["campaign"]["name"]).alias("utm_campaign"),
         ctx["userAgent"].alias("user_agent"),
         F.when(ctx["ip"].isNotNull(), F.sha2(F.concat(F.lit(pii_secret), ctx["ip"]), 256)).alias("ip_hash"),
+        F.col("_raw"),
         F.col("_record_id"),
         F.col("_source_file"),
+        F.col("_run_id"),
         F.col("_ingested_at"),
     )
 
 
 def deduplicate_events(events: DataFrame) -> DataFrame:
     """One row per message_id: the first ingested copy (re-sends and replays dropped)."""
-    return keep_first(events, "message_id", [F.col("_ingested_at"), F.col("_source_file"), F.col("_record_id")])
+    return keep_first(events, "message_id", FIRST_RECEIVED)
 
 
 def flag_bots(events: DataFrame, cfg: IngestConfig) -> DataFrame:

@@ -3,12 +3,16 @@ with any reason are set aside with them, never dropped."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 QUARANTINE_COLUMNS = ("source", "record_id", "reasons", "raw", "source_file", "run_id")
+# Among copies of one record, the one received first wins (stable across rebuilds).
+FIRST_RECEIVED = ("_ingested_at", "_source_file", "_record_id")
+# Working columns that travel with typed rows until the silver write.
+WORKING_COLUMNS = ("_raw", "_run_id", "_reasons", "_rule_violations")
 
 
 def with_reasons(df: DataFrame, rules: Mapping[str, Column]) -> DataFrame:
@@ -32,7 +36,7 @@ def split_quarantine(df: DataFrame, source: str, raw: Column) -> tuple[DataFrame
     return good, bad
 
 
-def keep_first(df: DataFrame, key: str, order: list[Column]) -> DataFrame:
+def keep_first(df: DataFrame, key: str, order: Sequence[str | Column]) -> DataFrame:
     """One row per `key` (the first by `order`), for deduplicating replays and re-sends."""
     w = Window.partitionBy(key).orderBy(*order)
     return df.withColumn("_dup_rank", F.row_number().over(w)).where("_dup_rank = 1").drop("_dup_rank")

@@ -6,11 +6,12 @@ idempotent by construction and replaying landing files changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seglake.catalog import (
@@ -27,11 +28,14 @@ from seglake.catalog import (
     SILVER_REVIEWS,
     SILVER_SESSIONS,
     Catalog,
+    table,
 )
-from seglake.config.schema import SeglakeConfig
+from seglake.config.schema import QualityRule, SeglakeConfig
+from seglake.errors import ConfigError
 from seglake.ingest import events as ev
+from seglake.ingest import rules as rules_mod
 from seglake.ingest import sources as src
-from seglake.ingest.quality import split_quarantine
+from seglake.ingest.quality import WORKING_COLUMNS, split_quarantine
 from seglake.runs import RunContext
 
 
@@ -54,12 +58,15 @@ class SilverResult:
     bot_events: int
     sessions: int
     identity_links: int
+    rule_outcomes: list[rules_mod.RuleOutcome]
 
 
 def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run: RunContext) -> SilverResult:
     catalog.require(spark, (BRONZE_EVENTS, BRONZE_TRANSACTIONS, BRONZE_PROFILES, BRONZE_REVIEWS), "bronze")
     mapping = cfg.sources
-    checked = {
+    secret = cfg.ingest.pii_secret
+    # 1. parse and check structure (code-defined: a record that cannot be read).
+    parsed = {
         "events": ev.validate_events(ev.parse_events(catalog.read(spark, BRONZE_EVENTS)), cfg.ingest),
         "transactions": src.validate_orders(
             src.canonical_columns(
@@ -75,37 +82,100 @@ def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run:
         ),
         "reviews": src.validate_reviews(src.parse_reviews(catalog.read(spark, BRONZE_REVIEWS))),
     }  # fmt: skip
-    # What a quarantined record looked like; profiles keep only non-PII fields.
-    raw = {
-        "events": F.col("_raw"),
-        "transactions": F.to_json(F.struct(*src.ORDER_COLUMNS)),
-        "profiles": F.to_json(F.struct("customer_id", "updated_at")),
-        "reviews": F.col("_raw"),
-    }
-    # Each record is parsed and checked once: the checked rows feed both silver and the
-    # quarantine, so they are kept (spilling to disk) until both are written.
-    for df in checked.values():
+    # Parsing is the expensive step: parsed rows are kept (spilling to disk) because rule
+    # counts, silver and the quarantine all read them.
+    for df in parsed.values():
         df.persist(StorageLevel.MEMORY_AND_DISK)
+    structural = {name: split_quarantine(df, name, RAW[name]()) for name, df in parsed.items()}
+    # 2. type, then apply the declarative rules of conf `quality:`.
+    typed = {
+        "events": ev.normalise_events(structural["events"][0], secret),
+        "transactions": src.type_orders(structural["transactions"][0]),
+        "profiles": src.type_profiles(structural["profiles"][0], secret),
+        "reviews": src.type_reviews(structural["reviews"][0], cfg.ingest.max_string_length),
+    }
+    rules = {name: getattr(cfg.quality, name) for name in typed}
+    for name, df in typed.items():
+        rules_mod.check_rules(name, rules[name], df.columns)
+    references = _references(spark, catalog, typed, rules)
+    checked = {name: rules_mod.with_rule_violations(df, rules[name], references) for name, df in typed.items()}
     try:
-        split = {name: split_quarantine(df, name, raw[name]) for name, df in checked.items()}
-        _write_events(spark, cfg, catalog, split["events"][0])
-        catalog.overwrite(src.normalise_orders(split["transactions"][0]), SILVER_ORDERS)
-        catalog.overwrite(src.normalise_profiles(split["profiles"][0], cfg.ingest.pii_secret), SILVER_PROFILES)
-        catalog.overwrite(src.normalise_reviews(split["reviews"][0], cfg.ingest.max_string_length), SILVER_REVIEWS)
-        quarantine = reduce(DataFrame.unionByName, [bad for _, bad in split.values()])
+        outcomes = {name: rules_mod.count_violations(df, rules[name]) for name, df in checked.items()}
+        for name, found in outcomes.items():
+            rules_mod.raise_on_failures(name, found)
+        declared = {name: _split_on_rules(df, name, rules[name]) for name, df in checked.items()}
+        _write_events(spark, cfg, catalog, declared["events"][0])
+        catalog.overwrite(_silver(src.deduplicate_orders(declared["transactions"][0])), SILVER_ORDERS)
+        catalog.overwrite(_silver(src.latest_profiles(declared["profiles"][0])), SILVER_PROFILES)
+        catalog.overwrite(_silver(src.deduplicate_reviews(declared["reviews"][0])), SILVER_REVIEWS)
+        quarantine = reduce(
+            DataFrame.unionByName,
+            [bad for _, bad in structural.values()] + [bad for _, bad in declared.values()],
+        )
         catalog.overwrite(
             quarantine.withColumn("quarantined_at", F.lit(run.started_at).cast("timestamp")), SILVER_QUARANTINE
         )
     finally:
-        for df in checked.values():
+        for df in parsed.values():
             df.unpersist()
-    return _measure(spark, catalog)
+    return _measure(spark, catalog, [o for found in outcomes.values() for o in found])
+
+
+# How a quarantined record is shown: the line as received for JSON sources; for CSV
+# sources the mapped columns (profiles: only non-PII identifiers).
+RAW: dict[str, Callable[[], Column]] = {
+    "events": lambda: F.col("_raw"),
+    "transactions": lambda: F.to_json(F.struct(*src.ORDER_COLUMNS)),
+    "profiles": lambda: F.to_json(F.struct("customer_id", "updated_at")),
+    "reviews": lambda: F.col("_raw"),
+}
+# After typing, the CSV sources' original strings are gone: show the typed values.
+TYPED_RAW: dict[str, Callable[[], Column]] = {
+    "events": lambda: F.col("_raw"),
+    "transactions": lambda: F.to_json(F.struct(*src.ORDER_COLUMNS)),
+    "profiles": lambda: F.to_json(F.struct("customer_id", F.col("updated_at").cast("string"))),
+    "reviews": lambda: F.col("_raw"),
+}
+
+
+def _references(
+    spark: SparkSession, catalog: Catalog, typed: dict[str, DataFrame], rules: dict[str, list[QualityRule]]
+) -> dict[str, DataFrame]:
+    """Tables named by `exists_in` rules: this run's typed data for silver sources being
+    built now, the stored table otherwise."""
+    this_run = {"silver.events": "events", "silver.orders": "transactions", "silver.profiles": "profiles",
+                "silver.reviews": "reviews"}  # fmt: skip
+    out: dict[str, DataFrame] = {}
+    for rule in (r for found in rules.values() for r in found if r.check == "exists_in"):
+        name = rule.reference.rsplit(".", 1)[0]  # type: ignore[union-attr]
+        if name in this_run:
+            out[name] = typed[this_run[name]]
+            continue
+        try:
+            t = table(name)
+        except KeyError:
+            raise ConfigError(f"quality rule '{rule.name}': reference table '{name}' is not a seglake table") from None
+        catalog.require(spark, (t,), "pipeline")
+        out[name] = catalog.read(spark, t)
+    return out
+
+
+def _split_on_rules(df: DataFrame, source: str, rules: list[QualityRule]) -> tuple[DataFrame, DataFrame]:
+    """Rows breaking a quarantine-action rule go to the quarantine with those rule names."""
+    names = rules_mod.quarantine_rules(rules)
+    quarantine_names = F.array(*[F.lit(n) for n in names]) if names else F.array().cast("array<string>")
+    marked = df.withColumn("_reasons", F.array_intersect(F.col(rules_mod.VIOLATIONS), quarantine_names))
+    return split_quarantine(marked, source, TYPED_RAW[source]())
+
+
+def _silver(df: DataFrame) -> DataFrame:
+    return df.drop(*WORKING_COLUMNS)
 
 
 def _write_events(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, valid: DataFrame) -> None:
     """valid events -> deduplicated, bot-flagged -> identity map -> stitched, sessionised -> sessions.
     Each step reads the previous step's table, so no long lineage is recomputed."""
-    events = ev.flag_bots(ev.deduplicate_events(ev.normalise_events(valid, cfg.ingest.pii_secret)), cfg.ingest)
+    events = _silver(ev.flag_bots(ev.deduplicate_events(valid), cfg.ingest))
     catalog.overwrite(events, SILVER_EVENTS_UNSTITCHED)
     unstitched = catalog.read(spark, SILVER_EVENTS_UNSTITCHED)
     catalog.overwrite(ev.build_identity_map(unstitched), SILVER_IDENTITY_MAP)
@@ -114,7 +184,7 @@ def _write_events(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, val
     catalog.overwrite(ev.session_facts(catalog.read(spark, SILVER_EVENTS)), SILVER_SESSIONS)
 
 
-def _measure(spark: SparkSession, catalog: Catalog) -> SilverResult:
+def _measure(spark: SparkSession, catalog: Catalog, outcomes: list[rules_mod.RuleOutcome]) -> SilverResult:
     q = catalog.read(spark, SILVER_QUARANTINE)
     by_source = {r["source"]: r["n"] for r in q.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
     by_reason = {
@@ -141,4 +211,5 @@ def _measure(spark: SparkSession, catalog: Catalog) -> SilverResult:
         bot_events=events.where("is_bot").count(),
         sessions=catalog.read(spark, SILVER_SESSIONS).count(),
         identity_links=catalog.read(spark, SILVER_IDENTITY_MAP).count(),
+        rule_outcomes=outcomes,
     )

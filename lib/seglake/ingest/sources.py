@@ -12,7 +12,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from seglake.errors import InputError
-from seglake.ingest.quality import keep_first, with_reasons
+from seglake.ingest.quality import FIRST_RECEIVED, keep_first, with_reasons
 
 ORDER_COLUMNS = ("order_id", "customer_id", "order_ts", "amount", "currency", "channel", "items")
 PROFILE_COLUMNS = (
@@ -81,8 +81,8 @@ def validate_orders(orders: DataFrame, future_tolerance_hours: int) -> DataFrame
     return with_reasons(orders, rules)
 
 
-def normalise_orders(valid: DataFrame) -> DataFrame:
-    typed = valid.select(
+def type_orders(valid: DataFrame) -> DataFrame:
+    return valid.select(
         F.trim("order_id").alias("order_id"),
         F.trim("customer_id").alias("customer_id"),
         F.try_to_timestamp(F.trim("order_ts")).alias("order_ts"),
@@ -90,11 +90,13 @@ def normalise_orders(valid: DataFrame) -> DataFrame:
         F.coalesce(F.upper(F.trim("currency")), F.lit("EUR")).alias("currency"),
         F.coalesce(F.lower(F.trim("channel")), F.lit("unknown")).alias("channel"),
         F.trim("items").try_cast("int").alias("items"),
-        "_record_id",
-        "_source_file",
-        "_ingested_at",
+        *LINEAGE,
     ).withColumn("order_date", F.to_date("order_ts"))
-    return keep_first(typed, "order_id", [F.col("_ingested_at"), F.col("_source_file"), F.col("_record_id")])
+
+
+def deduplicate_orders(orders: DataFrame) -> DataFrame:
+    """One row per order id: the first received copy."""
+    return keep_first(orders, "order_id", FIRST_RECEIVED)
 
 
 def _truthy(c: Column) -> Column:
@@ -114,9 +116,9 @@ def validate_profiles(profiles: DataFrame) -> DataFrame:
     return with_reasons(profiles, rules)
 
 
-def normalise_profiles(valid: DataFrame, pii_secret: str) -> DataFrame:
-    """Latest row per customer; e-mail, phone and names pseudonymised, consent typed."""
-    typed = valid.select(
+def type_profiles(valid: DataFrame, pii_secret: str) -> DataFrame:
+    """E-mail, phone and names pseudonymised, consent typed."""
+    return valid.select(
         F.trim("customer_id").alias("customer_id"),
         pseudonymise(F.col("email"), pii_secret).alias("email_hash"),
         pseudonymise(F.regexp_replace("phone", r"[^0-9+]", ""), pii_secret).alias("phone_hash"),
@@ -131,12 +133,14 @@ def normalise_profiles(valid: DataFrame, pii_secret: str) -> DataFrame:
         _truthy(F.col("consent_marketing")).alias("consent_marketing"),
         _truthy(F.col("consent_profiling")).alias("consent_profiling"),
         F.try_to_timestamp(F.trim("updated_at")).alias("updated_at"),
-        "_record_id",
-        "_source_file",
-        "_ingested_at",
+        *LINEAGE,
     )
+
+
+def latest_profiles(profiles: DataFrame) -> DataFrame:
+    """One row per customer: the most recently updated."""
     return keep_first(
-        typed, "customer_id", [F.col("updated_at").desc(), F.col("_ingested_at").desc(), F.col("_record_id")]
+        profiles, "customer_id", [F.col("updated_at").desc(), F.col("_ingested_at").desc(), F.col("_record_id")]
     )
 
 
@@ -158,8 +162,8 @@ def validate_reviews(reviews: DataFrame) -> DataFrame:
     return with_reasons(reviews, rules)
 
 
-def normalise_reviews(valid: DataFrame, max_text_length: int) -> DataFrame:
-    typed = valid.select(
+def type_reviews(valid: DataFrame, max_text_length: int) -> DataFrame:
+    return valid.select(
         F.trim("review_id").alias("review_id"),
         F.trim("customer_id").alias("customer_id"),
         F.trim("product_id").alias("product_id"),
@@ -167,8 +171,11 @@ def normalise_reviews(valid: DataFrame, max_text_length: int) -> DataFrame:
         F.col("rating").try_cast("int").alias("rating"),
         F.substring(F.trim("text"), 1, max_text_length).alias("text"),
         F.lower(F.trim("language")).alias("language"),
-        "_record_id",
-        "_source_file",
-        "_ingested_at",
+        "_raw",
+        *LINEAGE,
     )
-    return keep_first(typed, "review_id", [F.col("_ingested_at"), F.col("_source_file"), F.col("_record_id")])
+
+
+def deduplicate_reviews(reviews: DataFrame) -> DataFrame:
+    """One row per review id: the first received copy."""
+    return keep_first(reviews, "review_id", FIRST_RECEIVED)
