@@ -11,8 +11,9 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from landing import event, small_landing, write_events
 from seglake.catalog import BRONZE_EVENTS, BRONZE_TRANSACTIONS, Catalog
+
+from landing import event, small_landing, write_events
 
 ROOT = Path(__file__).resolve().parents[1]
 
