@@ -145,7 +145,11 @@ def small_landing(root: Path) -> Path:
         [
             event("m1", "2025-03-01T10:00:00+01:00", type="page", event=None, anonymous_id="a-1"),
             event(
-                "m2", "2025-03-01T10:05:00+01:00", anonymous_id="a-1", properties={"product_id": "p1", "price": "19.9"}
+                "m2",
+                "2025-03-01T10:05:00+01:00",
+                anonymous_id="a-1",
+                properties={"product_id": "p1", "price": "19.9"},
+                experiment="checkout-B",  # a field seglake does not parse: schema drift
             ),
             event("m3", "2025-03-01T10:06:00+01:00", type="identify", event=None, anonymous_id="a-1", user_id="C1"),
             event(

@@ -22,6 +22,7 @@ from seglake.catalog import (
 )
 from seglake.errors import InputError
 from seglake.ingest.bronze import ingest_bronze
+from seglake.ingest.events import unparsed_fields
 from seglake.ingest.silver import build_silver
 from seglake.runs import RunContext
 
@@ -98,6 +99,19 @@ def test_every_bronze_row_is_accounted_for(lake) -> None:
         "profiles": 1,
         "reviews": 0,
     }
+
+
+def test_schema_drift_is_reported_not_fatal(lake) -> None:
+    _, _, _, _, silver = lake
+    assert silver.unparsed_event_fields == {"experiment": 1}
+
+
+def test_unparsed_fields_include_context(spark) -> None:
+    raw = spark.createDataFrame(
+        [('{"type": "page", "context": {"ip": "1.2.3.4", "screen": {"width": 390}}}',), ("not json",)], "_raw string"
+    )
+    got = {r["field"]: r["records"] for r in unparsed_fields(raw).collect()}
+    assert got == {"context.screen": 1}
 
 
 def test_quarantine_says_why(spark, lake) -> None:

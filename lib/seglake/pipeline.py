@@ -96,6 +96,8 @@ def run_silver(ctx: JobContext) -> Lines:
         metrics[("silver.quarantine", f"reason:{reason}")] = n
     for outcome in result.rule_outcomes:
         metrics[("silver.quality", f"rule:{outcome.rule.name}:{outcome.rule.action}")] = outcome.violations
+    for field, n in result.unparsed_event_fields.items():
+        metrics[("silver.events", f"unparsed_field:{field}")] = n
     metrics[("silver.events", "bot_events")] = result.bot_events
     metrics[("silver.sessions", "rows")] = result.sessions
     metrics[("silver.identity_map", "rows")] = result.identity_links
@@ -107,6 +109,8 @@ def run_silver(ctx: JobContext) -> Lines:
     lines += [
         f"quarantine reasons: {reasons}",
         f"quality rules broken: {broken or 'none'}",
+        "event fields not in seglake's schema (kept raw in bronze): "
+        + (", ".join(f"{k}={v:,}" for k, v in result.unparsed_event_fields.items()) or "none"),
         f"bot events flagged: {result.bot_events:,}; sessions: {result.sessions:,}; "
         f"anonymous ids stitched: {result.identity_links:,}",
     ]

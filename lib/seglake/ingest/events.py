@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from seglake.config.schema import IngestConfig
@@ -31,6 +31,15 @@ EVENT_SCHEMA = """
 
 KNOWN_TYPES = ("track", "page", "screen", "identify", "group", "alias")
 
+# Fields EVENT_SCHEMA reads, at the top level and under `context`. Anything else in an
+# event is schema drift: not lost (bronze keeps the raw line) but reported, so a new field
+# a source started sending is noticed. `properties` vary by event by design: not checked.
+PARSED_TOP_FIELDS = (
+    "type", "event", "messageId", "userId", "anonymousId", "timestamp", "sentAt", "receivedAt",
+    "properties", "context", "traits",
+)  # fmt: skip
+PARSED_CONTEXT_FIELDS = ("page", "device", "os", "locale", "timezone", "location", "campaign", "userAgent", "ip")
+
 # Segment e-commerce spec names (and our custom ones) -> one canonical event type.
 EVENT_TYPES = {
     "Product Viewed": "product_view",
@@ -51,6 +60,18 @@ def parse_events(bronze: DataFrame) -> DataFrame:
     """Parse raw lines with the explicit schema; keep bronze lineage columns."""
     parsed = F.from_json("_raw", EVENT_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
     return bronze.select("_raw", "_record_id", "_source_file", "_run_id", "_ingested_at", parsed.alias("e"))
+
+
+def unparsed_fields(parsed: DataFrame) -> DataFrame:
+    """(field, records): how many events carry each field seglake does not parse."""
+
+    def keys(json: Column) -> Column:
+        return F.coalesce(F.json_object_keys(json), F.array().cast("array<string>"))
+
+    top = F.array_except(keys(F.col("_raw")), F.array(*map(F.lit, PARSED_TOP_FIELDS)))
+    context = F.array_except(keys(F.get_json_object("_raw", "$.context")), F.array(*map(F.lit, PARSED_CONTEXT_FIELDS)))
+    unknown = F.concat(top, F.transform(context, lambda k: F.concat(F.lit("context."), k)))
+    return parsed.select(F.explode(unknown).alias("field")).groupBy("field").agg(F.count(F.lit(1)).alias("records"))
 
 
 def validate_events(parsed: DataFrame, cfg: IngestConfig) -> DataFrame:

@@ -59,6 +59,8 @@ class SilverResult:
     sessions: int
     identity_links: int
     rule_outcomes: list[rules_mod.RuleOutcome]
+    # field -> events carrying it, for fields outside seglake's event schema (drift)
+    unparsed_event_fields: dict[str, int]
 
 
 def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run: RunContext) -> SilverResult:
@@ -100,6 +102,7 @@ def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run:
     references = _references(spark, catalog, typed, rules)
     checked = {name: rules_mod.with_rule_violations(df, rules[name], references) for name, df in typed.items()}
     try:
+        drift = {r["field"]: r["records"] for r in ev.unparsed_fields(parsed["events"]).collect()}  # distinct names
         outcomes = {name: rules_mod.count_violations(df, rules[name]) for name, df in checked.items()}
         for name, found in outcomes.items():
             rules_mod.raise_on_failures(name, found)
@@ -118,7 +121,7 @@ def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run:
     finally:
         for df in parsed.values():
             df.unpersist()
-    return _measure(spark, catalog, [o for found in outcomes.values() for o in found])
+    return _measure(spark, catalog, [o for found in outcomes.values() for o in found], drift)
 
 
 # How a quarantined record is shown: the line as received for JSON sources; for CSV
@@ -184,7 +187,9 @@ def _write_events(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, val
     catalog.overwrite(ev.session_facts(catalog.read(spark, SILVER_EVENTS)), SILVER_SESSIONS)
 
 
-def _measure(spark: SparkSession, catalog: Catalog, outcomes: list[rules_mod.RuleOutcome]) -> SilverResult:
+def _measure(
+    spark: SparkSession, catalog: Catalog, outcomes: list[rules_mod.RuleOutcome], drift: dict[str, int]
+) -> SilverResult:
     q = catalog.read(spark, SILVER_QUARANTINE)
     by_source = {r["source"]: r["n"] for r in q.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
     by_reason = {
@@ -212,4 +217,5 @@ def _measure(spark: SparkSession, catalog: Catalog, outcomes: list[rules_mod.Rul
         sessions=catalog.read(spark, SILVER_SESSIONS).count(),
         identity_links=catalog.read(spark, SILVER_IDENTITY_MAP).count(),
         rule_outcomes=outcomes,
+        unparsed_event_fields=dict(sorted(drift.items())),
     )
