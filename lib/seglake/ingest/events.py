@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 
 from seglake.config.schema import IngestConfig
 from seglake.ingest.quality import FIRST_RECEIVED, keep_first, with_reasons
+from seglake.ingest.reference import country_code, currency_code
 
 # Explicit schema of a Segment-spec event. Numbers arrive as strings so a wrong type is
 # a quarantine reason we can name instead of a silently nulled record.
@@ -136,7 +137,7 @@ def normalise_events(valid: DataFrame, pii_secret: str) -> DataFrame:
         props["quantity"].try_cast("double").cast("int").alias("quantity"),
         F.trim(props["order_id"]).alias("order_id"),
         props["revenue"].try_cast("double").alias("revenue"),
-        F.upper(F.trim(props["currency"])).alias("currency"),
+        currency_code(props["currency"]).alias("currency"),
         props["depth"].try_cast("double").alias("scroll_depth"),
         F.coalesce(ctx["page"]["path"], props["path"]).alias("page_path"),
         ctx["page"]["referrer"].alias("referrer"),
@@ -144,7 +145,7 @@ def normalise_events(valid: DataFrame, pii_secret: str) -> DataFrame:
         ctx["os"]["name"].alias("os_name"),
         ctx["locale"].alias("locale"),
         ctx["timezone"].alias("timezone"),
-        F.upper(F.trim(ctx["location"]["country"])).alias("country"),
+        country_code(ctx["location"]["country"]).alias("country"),
         F.initcap(F.trim(ctx["location"]["city"])).alias("city"),
         F.lower(ctx["campaign"]["source"]).alias("utm_source"),
         F.lower(ctx["campaign"]["medium"]).alias("utm_medium"),

@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from seglake.errors import InputError
 from seglake.ingest.quality import FIRST_RECEIVED, keep_first, with_reasons
+from seglake.ingest.reference import country_code, currency_code
 
 ORDER_COLUMNS = ("order_id", "customer_id", "order_ts", "amount", "currency", "channel", "items")
 PROFILE_COLUMNS = (
@@ -87,7 +88,7 @@ def type_orders(valid: DataFrame) -> DataFrame:
         F.trim("customer_id").alias("customer_id"),
         F.try_to_timestamp(F.trim("order_ts")).alias("order_ts"),
         F.trim("amount").try_cast("decimal(18,2)").alias("amount"),
-        F.coalesce(F.upper(F.trim("currency")), F.lit("EUR")).alias("currency"),
+        F.coalesce(currency_code(F.col("currency")), F.lit("EUR")).alias("currency"),
         F.coalesce(F.lower(F.trim("channel")), F.lit("unknown")).alias("channel"),
         F.trim("items").try_cast("int").alias("items"),
         *LINEAGE,
@@ -127,7 +128,7 @@ def type_profiles(valid: DataFrame, pii_secret: str) -> DataFrame:
         F.upper(F.trim("gender")).alias("gender"),
         F.initcap(F.trim("city")).alias("city"),
         F.trim("postal_code").alias("postal_code"),
-        F.upper(F.trim("country")).alias("country"),
+        country_code(F.col("country")).alias("country"),
         F.trim("income_band").alias("income_band"),
         F.trim("household_size").try_cast("int").alias("household_size"),
         _truthy(F.col("consent_marketing")).alias("consent_marketing"),
