@@ -8,33 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-ORDER_HEADER = [
-    "order_ref",
-    "client_id",
-    "order_timestamp",
-    "total_amount",
-    "currency",
-    "channel",
-    "item_count",
-    "store_id",
-]
-PROFILE_HEADER = [
-    "customer_id",
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "birth_date",
-    "gender",
-    "city",
-    "postal_code",
-    "country",
-    "income_band",
-    "household_size",
-    "consent_marketing",
-    "consent_profiling",
-    "updated_at",
-]
+from seglake.contract import PROFILE_COLUMNS
+from seglake.generate.commerce import TRANSACTION_COLUMNS
+
+# The sample company's order columns (mapped in conf/) and the canonical CRM columns.
+ORDER_HEADER = list(TRANSACTION_COLUMNS)
+PROFILE_HEADER = list(PROFILE_COLUMNS)
 
 
 def event(

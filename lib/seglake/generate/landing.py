@@ -23,13 +23,14 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from seglake.config.schema import GeneratorConfig
+from seglake.contract import PROFILE_COLUMNS
 from seglake.errors import ConfigError, EnvironmentSetupError, InputError
 from seglake.generate.columns import Transform
 from seglake.generate.commerce import TRANSACTION_COLUMNS, review_rows, transaction_rows
 from seglake.generate.context import Chunk, GenContext
 from seglake.generate.events import event_lines
 from seglake.generate.files import LandingFiles
-from seglake.generate.profiles import PROFILE_COLUMNS, profile_rows
+from seglake.generate.profiles import profile_rows
 from seglake.generate.sessions import sessions
 from seglake.generate.truth import TRUTH_COLUMNS, truth_rows
 from seglake.generate.visitors import chunk_visitors, visitor_traits

@@ -17,23 +17,6 @@ from seglake.generate.personas import GROUPS
 from seglake.generate.visitors import email
 from seglake.generate.vocab import CITIES, CITY_OFFSETS, COUNTRIES, EMAIL_DOMAINS, INCOME_BANDS
 
-PROFILE_COLUMNS = (
-    "customer_id",
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "birth_date",
-    "gender",
-    "city",
-    "postal_code",
-    "country",
-    "income_band",
-    "household_size",
-    "consent_marketing",
-    "consent_profiling",
-    "updated_at",
-)
 UPDATE_SHARE = 0.05
 BASE, UPDATE, BROKEN = 0, 1, 2
 PHONE_FORMATS = {

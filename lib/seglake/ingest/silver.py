@@ -31,6 +31,7 @@ from seglake.catalog import (
     table,
 )
 from seglake.config.schema import QualityRule, SeglakeConfig
+from seglake.contract import ORDER_COLUMNS, PROFILE_COLUMNS
 from seglake.errors import ConfigError
 from seglake.ingest import events as ev
 from seglake.ingest import rules as rules_mod
@@ -72,14 +73,14 @@ def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run:
         "events": ev.validate_events(ev.parse_events(catalog.read(spark, BRONZE_EVENTS)), cfg.ingest),
         "transactions": src.validate_orders(
             src.canonical_columns(
-                catalog.read(spark, BRONZE_TRANSACTIONS), "transactions", src.ORDER_COLUMNS,
+                catalog.read(spark, BRONZE_TRANSACTIONS), "transactions", ORDER_COLUMNS,
                 mapping.transactions.columns,
             ),
             cfg.ingest.future_tolerance_hours,
         ),
         "profiles": src.validate_profiles(
             src.canonical_columns(
-                catalog.read(spark, BRONZE_PROFILES), "profiles", src.PROFILE_COLUMNS, mapping.profiles.columns
+                catalog.read(spark, BRONZE_PROFILES), "profiles", PROFILE_COLUMNS, mapping.profiles.columns
             )
         ),
         "reviews": src.validate_reviews(src.parse_reviews(catalog.read(spark, BRONZE_REVIEWS))),
@@ -128,14 +129,14 @@ def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run:
 # sources the mapped columns (profiles: only non-PII identifiers).
 RAW: dict[str, Callable[[], Column]] = {
     "events": lambda: F.col("_raw"),
-    "transactions": lambda: F.to_json(F.struct(*src.ORDER_COLUMNS)),
+    "transactions": lambda: F.to_json(F.struct(*ORDER_COLUMNS)),
     "profiles": lambda: F.to_json(F.struct("customer_id", "updated_at")),
     "reviews": lambda: F.col("_raw"),
 }
 # After typing, the CSV sources' original strings are gone: show the typed values.
 TYPED_RAW: dict[str, Callable[[], Column]] = {
     "events": lambda: F.col("_raw"),
-    "transactions": lambda: F.to_json(F.struct(*src.ORDER_COLUMNS)),
+    "transactions": lambda: F.to_json(F.struct(*ORDER_COLUMNS)),
     "profiles": lambda: F.to_json(F.struct("customer_id", F.col("updated_at").cast("string"))),
     "reviews": lambda: F.col("_raw"),
 }

@@ -11,32 +11,11 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from seglake.contract import REQUIRED_COLUMNS
 from seglake.errors import InputError
 from seglake.ingest.quality import FIRST_RECEIVED, keep_first, with_reasons
 from seglake.ingest.reference import country_code, currency_code
 
-ORDER_COLUMNS = ("order_id", "customer_id", "order_ts", "amount", "currency", "channel", "items")
-PROFILE_COLUMNS = (
-    "customer_id",
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "birth_date",
-    "gender",
-    "city",
-    "postal_code",
-    "country",
-    "income_band",
-    "household_size",
-    "consent_marketing",
-    "consent_profiling",
-    "updated_at",
-)
-REQUIRED = {
-    "transactions": ("order_id", "customer_id", "order_ts", "amount"),
-    "profiles": ("customer_id", "updated_at"),
-}
 LINEAGE = ("_record_id", "_source_file", "_run_id", "_ingested_at")
 REVIEW_SCHEMA = """
     review_id STRING, customer_id STRING, product_id STRING, timestamp STRING,
@@ -53,7 +32,7 @@ def canonical_columns(bronze: DataFrame, source: str, wanted: tuple[str, ...], m
         src = mapping.get(name, name)
         if src in present:
             cols.append(F.col(f"`{src}`").alias(name))
-        elif name in REQUIRED.get(source, ()):
+        elif name in REQUIRED_COLUMNS.get(source, ()):
             raise InputError(
                 f"{source}: column '{src}' (canonical '{name}') not found in the files; "
                 f"columns present: {', '.join(sorted(c for c in present if not c.startswith('_')))}. "
