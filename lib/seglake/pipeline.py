@@ -16,6 +16,7 @@ from pyspark.sql import SparkSession
 from seglake.catalog import ALL_TABLES, GOLD_RUN_METRICS, Catalog
 from seglake.config.schema import SeglakeConfig
 from seglake.features.build import build_features, resolve_as_of
+from seglake.generate import generate_landing
 from seglake.ingest.bronze import ingest_bronze
 from seglake.ingest.silver import build_silver
 from seglake.runs import RunContext
@@ -48,8 +49,6 @@ def record_metrics(ctx: JobContext, stage: str, metrics: dict[tuple[str, str], f
 def run_generate(
     ctx: JobContext, customers: int | None = None, events: int | None = None, seed: int | None = None
 ) -> Lines:
-    from seglake.generate import generate_landing  # only this job needs the generator
-
     gen = ctx.cfg.generator
     gen = replace(
         gen,
