@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install clean-data benchmark-generator
+.PHONY: demo test lint install clean-data benchmark-bronze
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,8 @@ lint: $(STAMP)
 
 clean-data:
 	rm -rf data
+
+## Bronze ingest throughput against spark.read.json/text of the same files (see benchmarks/README.md).
+BRONZE_BENCH_ARGS ?= --events 2000000
+benchmark-bronze: $(STAMP)
+	$(BIN)/python benchmarks/bench_bronze.py $(BRONZE_BENCH_ARGS)
