@@ -108,7 +108,7 @@ def run_silver(ctx: JobContext) -> Lines:
     lines += [
         f"quarantine reasons: {reasons}",
         f"quality rules broken: {broken or 'none'}",
-        "event fields not in seglake's schema (kept raw in bronze): "
+        "new event fields (schema drift; kept raw in bronze): "
         + (", ".join(f"{k}={v:,}" for k, v in result.unparsed_event_fields.items()) or "none"),
         f"bot events flagged: {result.bot_events:,}; sessions: {result.sessions:,}; "
         f"anonymous ids stitched: {result.identity_links:,}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -22,6 +23,9 @@ def configure_mlflow(cfg: MlflowConfig) -> str:
     database file rather than wherever the job happened to be started.
     """
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    # Schema creation/migration notes on every new sqlite store are noise for a job's output.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     db = _sqlite_file(cfg.tracking_uri)
     if db is not None:
         db.resolve().parent.mkdir(parents=True, exist_ok=True)

@@ -32,14 +32,19 @@ EVENT_SCHEMA = """
 
 KNOWN_TYPES = ("track", "page", "screen", "identify", "group", "alias")
 
-# Fields EVENT_SCHEMA reads, at the top level and under `context`. Anything else in an
-# event is schema drift: not lost (bronze keeps the raw line) but reported, so a new field
-# a source started sending is noticed. `properties` vary by event by design: not checked.
-PARSED_TOP_FIELDS = (
+# Fields EVENT_SCHEMA reads, plus Segment-spec fields seglake knowingly ignores (library
+# and delivery metadata), at the top level and under `context`. Anything else in an event
+# is schema drift: not lost (bronze keeps the raw line) but reported, so a field a source
+# started sending is noticed. `properties` vary by event by design and are not checked.
+KNOWN_TOP_FIELDS = (
     "type", "event", "messageId", "userId", "anonymousId", "timestamp", "sentAt", "receivedAt",
     "properties", "context", "traits",
+    "integrations", "originalTimestamp", "version", "channel", "writeKey", "name",
 )  # fmt: skip
-PARSED_CONTEXT_FIELDS = ("page", "device", "os", "locale", "timezone", "location", "campaign", "userAgent", "ip")
+KNOWN_CONTEXT_FIELDS = (
+    "page", "device", "os", "locale", "timezone", "location", "campaign", "userAgent", "ip",
+    "library", "app", "network", "active", "groupId",
+)  # fmt: skip
 
 # Segment e-commerce spec names (and our custom ones) -> one canonical event type.
 EVENT_TYPES = {
@@ -64,13 +69,13 @@ def parse_events(bronze: DataFrame) -> DataFrame:
 
 
 def unparsed_fields(parsed: DataFrame) -> DataFrame:
-    """(field, records): how many events carry each field seglake does not parse."""
+    """(field, records): how many events carry each field seglake does not know."""
 
     def keys(json: Column) -> Column:
         return F.coalesce(F.json_object_keys(json), F.array().cast("array<string>"))
 
-    top = F.array_except(keys(F.col("_raw")), F.array(*map(F.lit, PARSED_TOP_FIELDS)))
-    context = F.array_except(keys(F.get_json_object("_raw", "$.context")), F.array(*map(F.lit, PARSED_CONTEXT_FIELDS)))
+    top = F.array_except(keys(F.col("_raw")), F.array(*map(F.lit, KNOWN_TOP_FIELDS)))
+    context = F.array_except(keys(F.get_json_object("_raw", "$.context")), F.array(*map(F.lit, KNOWN_CONTEXT_FIELDS)))
     unknown = F.concat(top, F.transform(context, lambda k: F.concat(F.lit("context."), k)))
     return parsed.select(F.explode(unknown).alias("field")).groupBy("field").agg(F.count(F.lit(1)).alias("records"))
 
