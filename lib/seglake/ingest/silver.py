@@ -46,10 +46,9 @@ class SourceCounts:
     bronze_rows: int
     silver_rows: int
     quarantined_rows: int
-
-    @property
-    def duplicates_removed(self) -> int:
-        return self.bronze_rows - self.silver_rows - self.quarantined_rows
+    # valid rows before deduplication minus rows kept: counted, not derived, so
+    # silver + quarantined + duplicates == bronze is a real check
+    duplicates_removed: int
 
 
 @dataclass(frozen=True)
@@ -108,6 +107,7 @@ def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run:
         for name, found in outcomes.items():
             rules_mod.raise_on_failures(name, found)
         declared = {name: _split_on_rules(df, name, rules[name]) for name, df in checked.items()}
+        valid_rows = {name: good.count() for name, (good, _) in declared.items()}
         _write_events(spark, cfg, catalog, declared["events"][0])
         catalog.overwrite(_silver(src.deduplicate_orders(declared["transactions"][0])), SILVER_ORDERS)
         catalog.overwrite(_silver(src.latest_profiles(declared["profiles"][0])), SILVER_PROFILES)
@@ -122,7 +122,7 @@ def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run:
     finally:
         for df in parsed.values():
             df.unpersist()
-    return _measure(spark, catalog, [o for found in outcomes.values() for o in found], drift)
+    return _measure(spark, catalog, [o for found in outcomes.values() for o in found], drift, valid_rows)
 
 
 # How a quarantined record is shown: the line as received for JSON sources; for CSV
@@ -189,7 +189,11 @@ def _write_events(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, val
 
 
 def _measure(
-    spark: SparkSession, catalog: Catalog, outcomes: list[rules_mod.RuleOutcome], drift: dict[str, int]
+    spark: SparkSession,
+    catalog: Catalog,
+    outcomes: list[rules_mod.RuleOutcome],
+    drift: dict[str, int],
+    valid_rows: dict[str, int],
 ) -> SilverResult:
     q = catalog.read(spark, SILVER_QUARANTINE)
     by_source = {r["source"]: r["n"] for r in q.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
@@ -206,10 +210,14 @@ def _measure(
         ("profiles", BRONZE_PROFILES, SILVER_PROFILES),
         ("reviews", BRONZE_REVIEWS, SILVER_REVIEWS),
     ]
-    counts = [
-        SourceCounts(name, catalog.read(spark, b).count(), catalog.read(spark, s).count(), by_source.get(name, 0))
-        for name, b, s in pairs
-    ]
+    counts = []
+    for name, bronze, silver in pairs:
+        kept = catalog.read(spark, silver).count()
+        counts.append(
+            SourceCounts(
+                name, catalog.read(spark, bronze).count(), kept, by_source.get(name, 0), valid_rows[name] - kept
+            )
+        )
     events = catalog.read(spark, SILVER_EVENTS)
     return SilverResult(
         sources=counts,
