@@ -11,18 +11,18 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from seglake.catalog import BRONZE_EVENTS, BRONZE_TRANSACTIONS, Catalog
+from seglake.catalog import (
+    BRONZE_EVENTS,
+    BRONZE_TRANSACTIONS,
+    SILVER_EVENTS,
+    SILVER_QUARANTINE,
+    SILVER_SESSIONS,
+    Catalog,
+)
 
 from landing import event, small_landing, write_events
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _bronze(landing: Path, lake: Path) -> subprocess.Popen:
-    env = {**os.environ, "SEGLAKE_SPARK_OFFLINE": os.environ.get("SEGLAKE_SPARK_OFFLINE", "false")}
-    cmd = [sys.executable, str(ROOT / "jobs" / "bronze.py"), "--landing", str(landing), "--lake", str(lake),
-           "--set", "spark.master=local[1]", "--set", "spark.driver_memory=1g"]  # fmt: skip
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 def test_bronze_killed_after_its_first_commit_resumes_exactly(spark, tmp_path: Path) -> None:
@@ -32,7 +32,7 @@ def test_bronze_killed_after_its_first_commit_resumes_exactly(spark, tmp_path: P
     lake = tmp_path / "lake"
     first_commit = lake / "bronze" / "events" / "_delta_log" / "00000000000000000000.json"
 
-    proc = _bronze(landing, lake)
+    proc = _start("bronze", landing, lake)
     deadline = time.monotonic() + 300
     while not first_commit.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -42,8 +42,8 @@ def test_bronze_killed_after_its_first_commit_resumes_exactly(spark, tmp_path: P
     assert catalog.exists(spark, BRONZE_EVENTS)
     assert not catalog.exists(spark, BRONZE_TRANSACTIONS), "the kill came too late to interrupt the run"
 
-    resumed = _bronze(landing, lake)
-    output = resumed.communicate(timeout=600)[0].decode()
+    resumed = _run("bronze", landing, lake)
+    output = resumed.stdout.decode()
     assert resumed.returncode == 0, output[-2000:]
     assert "bronze.events        +         0 rows from 0 new file(s)" in output
     events = catalog.read(spark, BRONZE_EVENTS)
@@ -51,3 +51,44 @@ def test_bronze_killed_after_its_first_commit_resumes_exactly(spark, tmp_path: P
     assert events.count() == 11 + 3 * 50
     assert events.select(F.countDistinct("_run_id")).first()[0] == 1
     assert catalog.read(spark, BRONZE_TRANSACTIONS).count() == 5
+
+
+def test_silver_killed_mid_run_resumes_to_the_same_tables(spark, tmp_path: Path) -> None:
+    """Kill silver once its first table is committed; the rerun gives the same rows as an
+    uninterrupted run over the same bronze."""
+    landing = small_landing(tmp_path)
+    lake = tmp_path / "lake"
+    assert _run("bronze", landing, lake).returncode == 0
+    first_table = lake / "silver" / "events_unstitched" / "_delta_log" / "00000000000000000000.json"
+    proc = _start("silver", landing, lake)
+    deadline = time.monotonic() + 300
+    while not first_table.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    catalog = Catalog(str(lake))
+    assert not catalog.exists(spark, SILVER_QUARANTINE), "the kill came too late to interrupt the run"
+
+    assert _run("silver", landing, lake).returncode == 0
+    resumed = {t.name: _rows(catalog, spark, t) for t in (SILVER_EVENTS, SILVER_SESSIONS, SILVER_QUARANTINE)}
+    assert _run("silver", landing, lake).returncode == 0  # an uninterrupted run over the same bronze
+    again = {t.name: _rows(catalog, spark, t) for t in (SILVER_EVENTS, SILVER_SESSIONS, SILVER_QUARANTINE)}
+    assert resumed == again
+    assert len(resumed["events"]) == 5 and len(resumed["quarantine"]) == 10
+
+
+def _rows(catalog: Catalog, spark, t) -> list[tuple]:
+    lineage = [c for c in ("_ingested_at", "quarantined_at", "run_id") if c in catalog.read(spark, t).columns]
+    return sorted(map(tuple, catalog.read(spark, t).drop(*lineage).collect()), key=repr)
+
+
+def _start(job: str, landing: Path, lake: Path) -> subprocess.Popen:
+    cmd = [sys.executable, str(ROOT / "jobs" / f"{job}.py"), "--landing", str(landing), "--lake", str(lake),
+           "--set", "spark.master=local[1]", "--set", "spark.driver_memory=1g"]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _run(job: str, landing: Path, lake: Path) -> subprocess.CompletedProcess:
+    proc = _start(job, landing, lake)
+    out = proc.communicate(timeout=600)[0]
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out)
