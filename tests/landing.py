@@ -118,6 +118,14 @@ def profile(
 def small_landing(root: Path) -> Path:
     """A landing folder exercising every source, with a few dirty records."""
     landing = root / "landing"
+    order_completed = event(
+        "m4",
+        "2025-03-01T10:07:00+01:00",
+        event="Order Completed",
+        user_id="C1",
+        anonymous_id="a-1",
+        properties={"order_id": "O1", "revenue": "42.5", "currency": "eur"},
+    )
     write_events(
         landing,
         "part-0.json.gz",
@@ -131,22 +139,8 @@ def small_landing(root: Path) -> Path:
                 experiment="checkout-B",  # a field seglake does not parse: schema drift
             ),
             event("m3", "2025-03-01T10:06:00+01:00", type="identify", event=None, anonymous_id="a-1", user_id="C1"),
-            event(
-                "m4",
-                "2025-03-01T10:07:00+01:00",
-                event="Order Completed",
-                user_id="C1",
-                anonymous_id="a-1",
-                properties={"order_id": "O1", "revenue": "42.5", "currency": "eur"},
-            ),
-            event(
-                "m4",
-                "2025-03-01T10:07:00+01:00",
-                event="Order Completed",
-                user_id="C1",
-                anonymous_id="a-1",
-                properties={"order_id": "O1", "revenue": "42.5", "currency": "eur"},
-            ),
+            order_completed,
+            order_completed,  # re-sent by the device: same messageId, same line
             '{"type": "track", "messageId": "broken',
             event("m5", "2025-03-01T10:08:00Z", user_id=None, anonymous_id=None),
             event("m6", "not a time", anonymous_id="a-2"),

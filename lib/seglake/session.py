@@ -61,12 +61,12 @@ def _remember_jars(spark: SparkSession, cfg: SparkConfig, packages: list[str]) -
         manifest.write_text("\n".join(jars) + "\n")
 
 
-def get_spark(cfg: SparkConfig, extra_packages: list[str] | None = None) -> SparkSession:
+def get_spark(cfg: SparkConfig) -> SparkSession:
     builder = SparkSession.builder.appName(cfg.app_name)
     for key, value in _REQUIRED_SQL_CONF.items():
         builder = builder.config(key, value)
 
-    packages = list(cfg.packages) + list(extra_packages or [])
+    packages = list(cfg.packages)
     jars: list[str] | None = None
     if not launched_externally():
         builder = (

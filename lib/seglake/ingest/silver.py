@@ -126,18 +126,12 @@ def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run:
 
 
 # How a quarantined record is shown: the line as received for JSON sources; for CSV
-# sources the mapped columns (profiles: only non-PII identifiers).
+# sources the mapped columns (profiles: only non-PII identifiers). The same expressions
+# serve before typing (strings as received) and after it (typed values).
 RAW: dict[str, Callable[[], Column]] = {
     "events": lambda: F.col("_raw"),
     "transactions": lambda: F.to_json(F.struct(*ORDER_COLUMNS)),
     "profiles": lambda: F.to_json(F.struct("customer_id", "updated_at")),
-    "reviews": lambda: F.col("_raw"),
-}
-# After typing, the CSV sources' original strings are gone: show the typed values.
-TYPED_RAW: dict[str, Callable[[], Column]] = {
-    "events": lambda: F.col("_raw"),
-    "transactions": lambda: F.to_json(F.struct(*ORDER_COLUMNS)),
-    "profiles": lambda: F.to_json(F.struct("customer_id", F.col("updated_at").cast("string"))),
     "reviews": lambda: F.col("_raw"),
 }
 
@@ -169,7 +163,7 @@ def _split_on_rules(df: DataFrame, source: str, rules: list[QualityRule]) -> tup
     names = rules_mod.quarantine_rules(rules)
     quarantine_names = F.array(*[F.lit(n) for n in names]) if names else F.array().cast("array<string>")
     marked = df.withColumn("_reasons", F.array_intersect(F.col(rules_mod.VIOLATIONS), quarantine_names))
-    return split_quarantine(marked, source, TYPED_RAW[source]())
+    return split_quarantine(marked, source, RAW[source]())
 
 
 def _silver(df: DataFrame) -> DataFrame:
