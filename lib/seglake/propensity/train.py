@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seglake.catalog import GOLD_CUSTOMER_FEATURES, SILVER_EVENTS, SILVER_ORDERS, SILVER_SESSIONS, Catalog
-from seglake.config.schema import SeglakeConfig
+from seglake.config.schema import PropensityPromotion, SeglakeConfig
 from seglake.errors import InputError
 from seglake.features.build import build_features
 from seglake.propensity import plots
@@ -117,10 +117,41 @@ def _champion_on_test(client: MlflowClient, name: str, test: DataFrame) -> tuple
     try:
         model = mlflow.spark.load_model(f"models:/{name}/{current.version}")
         factor = float(client.get_run(current.run_id).data.params.get(ODDS_PARAM, "1.0"))
-        return evaluate(scored(model, test, factor)), current.version, ""
+        return evaluate(scored(model, test, factor)), str(current.version), ""
     except (PySparkException, MlflowException, OSError) as exc:
         note = f"champion v{current.version} cannot score this test data ({str(exc).splitlines()[0][:160]})"
-        return None, current.version, note
+        return None, str(current.version), note
+
+
+def register_and_promote(
+    model: PipelineModel,
+    backend: str,
+    name: str,
+    test: DataFrame,
+    evaluation: Evaluation,
+    promotion: PropensityPromotion,
+) -> tuple[str, Decision]:
+    """Inside an active MLflow run: log and register the model, judge it against the
+    current champion on the same test rows, move the aliases, log the decision."""
+    client = MlflowClient()
+    info = mlflow.spark.log_model(
+        model, artifact_path="model", registered_model_name=name, pip_requirements=_requirements(backend)
+    )
+    version = str(info.registered_model_version)
+    champ_eval, champ_version, note = _champion_on_test(client, name, test)
+    decision = decide(evaluation, champ_eval, promotion, champ_version, note)
+    apply_decision(client, name, version, decision)
+    mlflow.set_tags(
+        {
+            "seglake.promotion": "promoted" if decision.promote else "rejected",
+            "seglake.promotion_reason": decision.reason,
+            "seglake.model_version": version,
+        }
+    )
+    if decision.champion_value is not None:
+        mlflow.log_metric(f"champion_test_{decision.metric}", decision.champion_value)
+    mlflow.log_metric("promoted", 1.0 if decision.promote else 0.0)
+    return version, decision
 
 
 def train_propensity(
@@ -162,7 +193,7 @@ def train_propensity(
     train = weighted.where(F.col(SPLIT_COL) == TRAIN)
     validation = weighted.where(F.col(SPLIT_COL) == VALIDATION) if VALIDATION in counts else None
     fit_data = weighted.where(F.col(SPLIT_COL) != TEST)
-    test = weighted.where(F.col(SPLIT_COL) == TEST)
+    test = ds.where(F.col(SPLIT_COL) == TEST)
 
     backend = pcfg.backend
     parallelism = 1 if backend == "xgboost" else max(1, pcfg.search.parallelism)
@@ -184,7 +215,6 @@ def train_propensity(
 
     experiment_id = configure_mlflow(cfg.mlflow)
     name = registered_model_name(cfg.mlflow, model_key(label))
-    client = MlflowClient()
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"propensity-{label}-{plan.test[-1]}") as active:
         mlflow.set_tags(
             {"seglake.run_id": run.run_id, "seglake.env": cfg.env, "seglake.label": label, "seglake.backend": backend}
@@ -245,23 +275,7 @@ def train_propensity(
         )
         mlflow.log_dict({"model": importances, "baseline": base_importances}, "metrics/feature_importance.json")
         mlflow.log_dict(leakage, "metrics/single_feature_auc.json")
-        info = mlflow.spark.log_model(
-            model, artifact_path="model", registered_model_name=name, pip_requirements=_requirements(backend)
-        )
-        version = str(info.registered_model_version)
-        champ_eval, champ_version, note = _champion_on_test(client, name, weighted.where(F.col(SPLIT_COL) == TEST))
-        decision = decide(model_eval, champ_eval, pcfg.promotion, champ_version, note)
-        apply_decision(client, name, version, decision)
-        mlflow.set_tags(
-            {
-                "seglake.promotion": "promoted" if decision.promote else "rejected",
-                "seglake.promotion_reason": decision.reason,
-                "seglake.model_version": version,
-            }
-        )
-        if decision.champion_value is not None:
-            mlflow.log_metric(f"champion_test_{decision.metric}", decision.champion_value)
-        mlflow.log_metric("promoted", 1.0 if decision.promote else 0.0)
+        version, decision = register_and_promote(model, backend, name, test, model_eval, pcfg.promotion)
         run_id = active.info.run_id
     ds.unpersist()
     return TrainResult(
