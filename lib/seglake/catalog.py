@@ -79,15 +79,25 @@ GOLD_CUSTOMER_FEATURES = Table(
 GOLD_SEGMENT_ASSIGNMENTS = Table(
     "gold",
     "segment_assignments",
-    "Cluster and persona per customer per as_of.",
+    "Segment id and persona per customer per as_of, with the distance to the segment's centre "
+    "and the model version and run behind it.",
     keys=("customer_id", "as_of"),
     partition_by=("as_of",),
 )
 GOLD_SEGMENT_PROFILES = Table(
     "gold",
     "segment_profiles",
-    "Size, share and centroid of each segment per as_of.",
+    "Per as_of and segment: persona, description, size, share, centroid in original units and "
+    "in z-scores, top distinguishing features.",
     keys=("as_of", "segment_id"),
+    partition_by=("as_of",),
+)
+GOLD_SEGMENT_TRANSITIONS = Table(
+    "gold",
+    "segment_transitions",
+    "Customers moving from each segment of the previous as_of to each segment of this one "
+    "(null: not segmented on that side, i.e. entered or left).",
+    keys=("as_of", "from_segment_id", "to_segment_id"),
     partition_by=("as_of",),
 )
 GOLD_RUN_METRICS = Table(
@@ -113,6 +123,7 @@ ALL_TABLES: tuple[Table, ...] = (
     GOLD_CUSTOMER_FEATURES,
     GOLD_SEGMENT_ASSIGNMENTS,
     GOLD_SEGMENT_PROFILES,
+    GOLD_SEGMENT_TRANSITIONS,
     GOLD_RUN_METRICS,
 )
 

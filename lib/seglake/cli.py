@@ -26,19 +26,21 @@ from seglake.pipeline import (
     run_features,
     run_generate,
     run_pipeline,
+    run_score_segments,
     run_segments,
     run_silver,
 )
 from seglake.runs import RunContext
 from seglake.session import get_spark
 
-JOBS = ("generate", "bronze", "silver", "features", "segments", "pipeline")
+JOBS = ("generate", "bronze", "silver", "features", "segments", "score-segments", "pipeline")
 DESCRIPTIONS = {
     "generate": "write synthetic sample data (events, transactions, profiles, reviews) to the landing folder",
     "bronze": "ingest new landing files into the bronze Delta tables (each file exactly once)",
     "silver": "build typed, deduplicated, stitched, sessionised silver tables and the quarantine",
     "features": "compute the point-in-time gold customer feature snapshot",
     "segments": "train k-means segments with model selection, log to MLflow, write gold segment tables",
+    "score-segments": "assign a feature snapshot to segments with the registered model (by alias), no retraining",
     "pipeline": "run bronze -> silver -> features -> segments (optionally generating sample data first)",
 }
 
@@ -69,7 +71,7 @@ def _add_job_args(job: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--seed", type=int, help="random seed (same seed, same bytes)")
     if job == "pipeline":
         p.add_argument("--generate", action="store_true", help="generate sample data into the landing folder first")
-    if job in ("features", "segments", "pipeline"):
+    if job in ("features", "segments", "score-segments", "pipeline"):
         p.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: day after the newest event)")
 
 
@@ -132,6 +134,7 @@ def _execute(job: str, args: argparse.Namespace, out: Callable[[str], None]) -> 
         "silver": lambda: run_silver(ctx),
         "features": lambda: run_features(ctx, args.as_of)[0],
         "segments": lambda: run_segments(ctx, args.as_of),
+        "score-segments": lambda: run_score_segments(ctx, args.as_of),
         "pipeline": lambda: run_pipeline(ctx, generate=args.generate, as_of=args.as_of, **gen_args),
     }
     lines = runners[job]()

@@ -144,23 +144,75 @@ class FeaturesConfig:
 
 
 @dataclass(frozen=True)
+class OutlierConfig:
+    """Winsorising of every model input at quantiles of the data the model is fitted on
+    (approxQuantile); the bounds are part of the fitted pipeline. 0 and 1 disable it."""
+
+    lower_quantile: float = 0.01
+    upper_quantile: float = 0.99
+    relative_error: float = 0.001
+
+
+@dataclass(frozen=True)
+class StabilityConfig:
+    """Each k is refitted on sub-samples drawn without replacement; every refit assigns all
+    customers and its adjusted Rand index against the reference fit is the sub-sample
+    stability (robustness to noise), beside the stability across seeds (initialisation)."""
+
+    subsamples: int = 3
+    subsample_fraction: float = 0.8
+
+
+@dataclass(frozen=True)
+class PersonaConfig:
+    # A feature describes a segment when its centroid is this many standard deviations
+    # from the population mean; at most max_words features make the name.
+    threshold: float = 0.5
+    max_words: int = 3
+    # A new segment whose centroid (z-scores, root mean square over shared features) is
+    # this close to a previous run's segment keeps that segment's id and persona name.
+    match_max_distance: float = 0.5
+
+
+@dataclass(frozen=True)
 class SegmentationConfig:
     features: list[str] = field(default_factory=list)
+    # Used when gold.customer_features has them, skipped (and reported) otherwise.
+    optional_features: list[str] = field(default_factory=list)
     log_features: list[str] = field(default_factory=list)
     # Value for a feature that is missing for a reason (no order yet: recency unknown);
     # features not listed here are imputed with the median.
     fill_values: dict[str, float] = field(default_factory=dict)
+    # Multiplier of a feature after scaling (1 when not listed): its say in the distance.
+    weights: dict[str, float] = field(default_factory=dict)
     scaler: Literal["standard", "minmax"] = "standard"
+    algorithm: Literal["kmeans", "bisecting_kmeans", "gaussian_mixture"] = "kmeans"
     k_min: int = 2
     k_max: int = 8
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
-    max_iter: int = 40
+    # Fits per seed, keeping the one with the lowest cost: k-means stops in local minima.
+    n_init: int = 5
+    # Rounds of k-means|| initialisation.
+    init_steps: int = 2
+    max_iter: int = 60
+    tol: float = 1e-4
     min_segment_share: float = 0.02
-    # Mean adjusted Rand index between seeds below which a k is called unstable.
+    # Adjusted Rand index (across seeds and across sub-samples) below which a k is unstable.
     min_stability: float = 0.8
+    # Among acceptable k, the largest whose silhouette is within this of the best one is
+    # chosen (0: plain best silhouette): finer segments when they separate almost as well.
+    silhouette_tolerance: float = 0.03
     sample_fraction_for_selection: float = 1.0
     # Clustering is profiling: only customers who consented to it are segmented.
     require_profiling_consent: bool = True
+    # Alias a newly trained model gets: champion publishes it at once; challenger leaves it
+    # for review while `seglake score-segments` keeps publishing with score_alias.
+    register_alias: str = "champion"
+    # Registered-model alias `seglake score-segments` scores with.
+    score_alias: str = "champion"
+    outliers: OutlierConfig = field(default_factory=OutlierConfig)
+    stability: StabilityConfig = field(default_factory=StabilityConfig)
+    personas: PersonaConfig = field(default_factory=PersonaConfig)
 
 
 @dataclass(frozen=True)
