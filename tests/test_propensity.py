@@ -237,6 +237,15 @@ def test_thresholds_block_a_model_even_without_a_champion(spark) -> None:
     assert "roc_auc 0.1250 < min_roc_auc 0.65" in decision.reason
 
 
+def test_deciles_stay_equal_when_many_scores_tie(spark) -> None:
+    # Tree models give whole groups one score; deciles must still split customers 10 ways.
+    rows = [(1 if i % 3 == 0 else 0, 0.9 if i < 500 else 0.1) for i in range(1000)]
+    ev = evaluate(spark.createDataFrame(rows, "label int, score double"))
+    assert [d.customers for d in ev.deciles] == [100] * 10
+    assert ev.deciles[-1].cumulative_gain == pytest.approx(1.0)
+    assert ev.roc_auc == pytest.approx(0.5, abs=0.01)
+
+
 # --- end to end on a tiny lake -------------------------------------------------------
 SNAPSHOTS = [date(2025, 1, 1) + timedelta(days=30 * i) for i in range(4)]
 DATA_END = SNAPSHOTS[-1] + timedelta(days=30)

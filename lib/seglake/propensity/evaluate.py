@@ -64,20 +64,30 @@ class Evaluation:
         return {f"{prefix}{k}": v for k, v in out.items()}
 
 
-def decile_bounds(scored: DataFrame, score_col: str = "score") -> list[float]:
-    """Score cut points of the 9 decile boundaries (approximate quantiles, distributed)."""
-    return scored.approxQuantile(score_col, [i / 10 for i in range(1, 10)], 0.001)
+RANK_KEY = "_rank_key"
 
 
-def decile_column(bounds: list[float], score_col: str = "score") -> F.Column:
+def rank_key(score_col: str, tie_breaker: F.Column) -> F.Column:
+    """The score plus a sub-1e-9 deterministic jitter: tree models give many customers the
+    very same score, and without breaking those ties a decile can end up empty."""
+    fraction = (F.abs(tie_breaker) % F.lit(1_000_003)).cast("double") / F.lit(1_000_003.0)
+    return F.col(score_col).cast("double") + fraction * F.lit(1e-9)
+
+
+def decile_bounds(scored: DataFrame, key_col: str = RANK_KEY) -> list[float]:
+    """Cut points of the 9 decile boundaries (approximate quantiles, distributed)."""
+    return scored.approxQuantile(key_col, [i / 10 for i in range(1, 10)], 0.0005)
+
+
+def decile_column(bounds: list[float], key_col: str = RANK_KEY) -> F.Column:
     """1 for the top 10% of scores ... 10 for the bottom 10%."""
-    above = sum((F.col(score_col) > F.lit(b)).cast("int") for b in bounds)
+    above = sum((F.col(key_col) > F.lit(b)).cast("int") for b in bounds)
     return (F.lit(10) - above).cast("int")
 
 
 def evaluate(scored: DataFrame, score_col: str = "score") -> Evaluation:
     df = scored.select(F.col(LABEL_COL).cast("double").alias("y"), F.col(score_col).cast("double").alias("p"))
-    df = df.cache()
+    df = df.withColumn(RANK_KEY, rank_key("p", F.xxhash64(F.monotonically_increasing_id()))).cache()
     totals = df.agg(
         F.count(F.lit(1)).alias("n"),
         F.sum("y").alias("pos"),
@@ -94,10 +104,10 @@ def evaluate(scored: DataFrame, score_col: str = "score") -> Evaluation:
     roc = evaluator.setMetricName("areaUnderROC").evaluate(df) if 0 < pos < n else float("nan")
     pr = evaluator.setMetricName("areaUnderPR").evaluate(df) if 0 < pos < n else float("nan")
 
-    bounds = decile_bounds(df, "p")
+    bounds = decile_bounds(df)
     per_decile = {
         r["d"]: (r["n"], int(r["pos"] or 0))
-        for r in df.groupBy(decile_column(bounds, "p").alias("d"))
+        for r in df.groupBy(decile_column(bounds).alias("d"))
         .agg(F.count(F.lit(1)).alias("n"), F.sum("y").alias("pos"))
         .collect()
     }

@@ -126,6 +126,7 @@ def xgboost_classifier(workers: int):
         weight_col=WEIGHT_COL,
         num_workers=workers,
         verbosity=0,
+        verbose=False,
         tree_method="hist",
         missing=float("nan"),
     )

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from seglake.catalog import GOLD_CUSTOMER_FEATURES, GOLD_PROPENSITY_SCORES, Catalog
 from seglake.config.schema import SeglakeConfig
 from seglake.errors import InputError
-from seglake.propensity.evaluate import decile_bounds, decile_column
+from seglake.propensity.evaluate import RANK_KEY, decile_bounds, decile_column, rank_key
 from seglake.propensity.models import SCORE_COL, score_column
 from seglake.propensity.registry import CHAMPION, version_by_alias
 from seglake.propensity.train import ODDS_PARAM, ensure_snapshots, model_key
@@ -47,7 +47,7 @@ def score_rows(
 ) -> DataFrame:
     """customer_id, as_of, label, score, decile (1 = top 10%) + model lineage."""
     scored = model.transform(snapshot).select("customer_id", "as_of", score_column(odds_factor).alias(SCORE_COL))
-    scored = scored.cache()
+    scored = scored.withColumn(RANK_KEY, rank_key(SCORE_COL, F.xxhash64("customer_id"))).cache()
     bounds = decile_bounds(scored)
     return scored.select(
         "customer_id",
