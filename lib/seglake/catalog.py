@@ -76,6 +76,13 @@ GOLD_CUSTOMER_FEATURES = Table(
     keys=("customer_id", "as_of"),
     partition_by=("as_of",),
 )
+GOLD_FEATURE_DRIFT = Table(
+    "gold",
+    "feature_drift",
+    "Population stability index (PSI) of each customer feature between a snapshot and the previous one.",
+    keys=("as_of", "feature"),
+    partition_by=("as_of",),
+)
 GOLD_SEGMENT_ASSIGNMENTS = Table(
     "gold",
     "segment_assignments",
@@ -121,6 +128,7 @@ ALL_TABLES: tuple[Table, ...] = (
     SILVER_IDENTITY_MAP,
     SILVER_QUARANTINE,
     GOLD_CUSTOMER_FEATURES,
+    GOLD_FEATURE_DRIFT,
     GOLD_SEGMENT_ASSIGNMENTS,
     GOLD_SEGMENT_PROFILES,
     GOLD_SEGMENT_TRANSITIONS,
@@ -191,6 +199,17 @@ class Catalog:
             .save(self.path(t))
         )
         self._register(df.sparkSession, t)
+
+    def set_column_comments(self, spark: SparkSession, t: Table, comments: dict[str, str]) -> int:
+        """Make the table's column comments match `comments`; only columns whose comment
+        differs are altered (usually none: writes carry the comments in their schema).
+        Returns how many were changed."""
+        current = {f.name: f.metadata.get("comment") for f in self.read(spark, t).schema.fields}
+        changed = {c: text for c, text in comments.items() if c in current and current[c] != text}
+        for column, text in changed.items():
+            quoted = text.replace("\\", "\\\\").replace("'", "\\'")
+            spark.sql(f"ALTER TABLE delta.`{self.path(t)}` ALTER COLUMN `{column}` COMMENT '{quoted}'")
+        return len(changed)
 
     def upsert(self, df: DataFrame, t: Table) -> None:
         """MERGE on the table's keys: update matches, insert the rest."""

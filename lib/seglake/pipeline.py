@@ -119,8 +119,30 @@ def run_silver(ctx: JobContext) -> Lines:
 def run_features(ctx: JobContext, as_of: str | None = None) -> tuple[Lines, date]:
     snapshot = resolve_as_of(ctx.spark, ctx.cfg, ctx.catalog, as_of)
     result = build_features(ctx.spark, ctx.cfg, ctx.catalog, snapshot)
-    record_metrics(ctx, "features", {("gold.customer_features", "rows"): result.customers})
-    return [f"gold.customer_features as_of {result.as_of}: {result.customers:,} customers"], snapshot
+    metrics = {
+        ("gold.customer_features", "rows"): result.customers,
+        ("gold.customer_features", "columns"): result.columns,
+    }
+    lines = [f"gold.customer_features as_of {result.as_of}: {result.customers:,} customers, {result.columns} columns"]
+    drift = result.drift
+    if drift is None:
+        lines.append("feature drift: no earlier snapshot to compare with")
+    else:
+        threshold = ctx.cfg.features.drift.psi_threshold
+        metrics[("gold.feature_drift", "large_drift_features")] = len(drift.large)
+        metrics.update({("gold.feature_drift", f"psi:{name}"): psi for name, psi in drift.large})
+        shown = ", ".join(f"{name} {psi:.2f}" for name, psi in drift.large[:8])
+        more = f" (+{len(drift.large) - 8} more)" if len(drift.large) > 8 else ""
+        lines.append(
+            f"feature drift vs {drift.previous_as_of} (PSI over {drift.features} features): "
+            + (
+                f"LARGE (> {threshold:g}) for {len(drift.large)}: {shown}{more}"
+                if drift.large
+                else f"none > {threshold:g}"
+            )
+        )
+    record_metrics(ctx, "features", metrics)
+    return lines, snapshot
 
 
 def run_segments(ctx: JobContext, as_of: str | None = None) -> Lines:

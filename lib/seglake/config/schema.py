@@ -137,10 +137,88 @@ class QualityConfig:
 
 
 @dataclass(frozen=True)
+class CalendarPeriod:
+    """A yearly period (sale, holiday): month-day bounds, inclusive; may wrap the new year."""
+
+    name: str
+    start: str  # MM-DD
+    end: str  # MM-DD
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class EngagementComponent:
+    """One part of the engagement score: linear from 0 at `zero_at` to 1 at `full_at`
+    (clamped; `zero_at` > `full_at` means lower is better, as for days since a visit)."""
+
+    feature: str
+    weight: float
+    zero_at: float
+    full_at: float
+
+
+@dataclass(frozen=True)
+class FeatureTreatment:
+    """Explicit missing-value and outlier handling for one feature. The raw column keeps
+    its nulls; `<feature>_clean` holds the treated value and `<feature>_missing` says
+    whether it was imputed."""
+
+    impute: Literal["none", "constant", "median", "mean"] = "none"
+    value: float | None = None
+    indicator: bool = True
+    # Cap observed values at these quantiles of the snapshot (before imputing).
+    clip_lower_quantile: float | None = None
+    clip_upper_quantile: float | None = None
+
+
+@dataclass(frozen=True)
+class FeatureDriftConfig:
+    # PSI above this between consecutive snapshots is reported as large drift.
+    psi_threshold: float = 0.2
+    # Numeric features are binned on the previous snapshot's quantiles into this many bins.
+    bins: int = 10
+
+
+@dataclass(frozen=True)
+class FeatureFamilies:
+    """Feature columns per family: name (template) -> description. `{w}` expands to each
+    window, `{category}`, `{os}`, `{device}`, `{daypart}`, `{season}`, `{event}` to the
+    configured values."""
+
+    rfm: dict[str, str] = field(default_factory=dict)
+    behaviour: dict[str, str] = field(default_factory=dict)
+    context: dict[str, str] = field(default_factory=dict)
+    demographics: dict[str, str] = field(default_factory=dict)
+    engagement: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FeaturesConfig:
     # Snapshot date (YYYY-MM-DD); empty means the day after the newest silver event.
     as_of: str | None = None
     windows_days: list[int] = field(default_factory=lambda: [30, 90, 365])
+    # RFM frequency/monetary scores, context and affinity features use this window.
+    profile_window_days: int = 365
+    trend_recent_days: int = 30
+    trend_previous_days: int = 60
+    categories: list[str] = field(default_factory=list)
+    os_names: list[str] = field(default_factory=list)
+    device_types: list[str] = field(default_factory=lambda: ["desktop", "mobile", "tablet"])
+    # name -> [first hour, last hour] of local time, inclusive
+    dayparts: dict[str, list[int]] = field(default_factory=dict)
+    # name -> months
+    seasons: dict[str, list[int]] = field(default_factory=dict)
+    calendar: list[CalendarPeriod] = field(default_factory=list)
+    # acquisition channel -> utm_medium values (first match wins)
+    channels: dict[str, list[str]] = field(default_factory=dict)
+    # referrer host fragments that make an untagged first visit "organic_search"
+    search_referrers: list[str] = field(default_factory=list)
+    # lower bounds of the age bands (years)
+    age_bands: list[int] = field(default_factory=lambda: [18, 25, 35, 45, 55, 65])
+    engagement: list[EngagementComponent] = field(default_factory=list)
+    treatments: dict[str, FeatureTreatment] = field(default_factory=dict)
+    drift: FeatureDriftConfig = field(default_factory=FeatureDriftConfig)
+    families: FeatureFamilies = field(default_factory=FeatureFamilies)
 
 
 @dataclass(frozen=True)

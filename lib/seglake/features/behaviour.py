@@ -1,0 +1,109 @@
+"""Behavioural family: sessions, depth, scroll, video, funnel and cart behaviour per
+window, recency of visits, trends, and category affinity."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from seglake.config.schema import FeaturesConfig
+from seglake.features.common import (
+    Aggregation,
+    argmax_label,
+    between_days_ago,
+    count_if,
+    ratio,
+    since,
+    slug,
+    sum_if,
+    trend,
+)
+
+
+def session_aggregation(as_of: date, cfg: FeaturesConfig) -> Aggregation:
+    """From human sessions that ended before as_of."""
+    start = F.col("session_start")
+    viewed, carted, ordered = F.col("product_views") > 0, F.col("cart_adds") > 0, F.col("order_placed")
+    aggs: list[Column] = [F.max(start).alias("_last_visit_ts")]
+    derived: list[Column] = []
+    counts: list[str] = []
+    for w in sorted(set(cfg.windows_days)):
+        inside = since(start, as_of, w)
+
+        def within(c: Column, inside: Column = inside) -> Column:
+            return F.when(inside, c)
+
+        n = f"sessions_{w}d"
+        aggs += [
+            count_if(inside).alias(n),
+            F.sum(within(F.col("events"))).alias(f"events_{w}d"),
+            F.sum(within(F.col("page_views"))).alias(f"_pages_{w}d"),
+            F.avg(within(F.col("duration_seconds") / 60.0)).alias(f"avg_session_minutes_{w}d"),
+            count_if(inside & (F.col("events") == 1)).alias(f"_bounces_{w}d"),
+            F.max(within(F.col("max_scroll_depth"))).alias(f"max_scroll_depth_{w}d"),
+            F.avg(within(F.col("max_scroll_depth"))).alias(f"max_scroll_depth_avg_{w}d"),
+            F.sum(within(F.col("video_starts"))).alias(f"video_plays_{w}d"),
+            F.sum(within(F.col("video_completions"))).alias(f"video_completions_{w}d"),
+            F.sum(within(F.col("product_views"))).alias(f"product_views_{w}d"),
+            F.sum(within(F.col("cart_adds"))).alias(f"cart_adds_{w}d"),
+            count_if(inside & viewed).alias(f"_viewing_{w}d"),
+            count_if(inside & carted).alias(f"_carting_{w}d"),
+            count_if(inside & carted & ordered).alias(f"_cart_ordering_{w}d"),
+            count_if(inside & viewed & carted).alias(f"_view_carting_{w}d"),
+            count_if(inside & viewed & ordered).alias(f"_view_ordering_{w}d"),
+        ]
+        counts += [n, f"events_{w}d", f"video_plays_{w}d", f"video_completions_{w}d"]
+        counts += [f"product_views_{w}d", f"cart_adds_{w}d"]
+        sessions = F.col(n)
+        carting = F.col(f"_carting_{w}d")
+        derived += [
+            ratio(F.col(f"events_{w}d"), sessions).alias(f"events_per_session_{w}d"),
+            ratio(F.col(f"_pages_{w}d"), sessions).alias(f"pages_per_session_{w}d"),
+            ratio(F.col(f"_bounces_{w}d"), sessions).alias(f"bounce_rate_{w}d"),
+            ratio(carting - F.col(f"_cart_ordering_{w}d"), carting).alias(f"cart_abandonment_rate_{w}d"),
+            ratio(F.col(f"_view_carting_{w}d"), F.col(f"_viewing_{w}d")).alias(f"view_to_cart_rate_{w}d"),
+            ratio(F.col(f"_cart_ordering_{w}d"), carting).alias(f"cart_to_purchase_rate_{w}d"),
+            ratio(F.col(f"_view_ordering_{w}d"), F.col(f"_viewing_{w}d")).alias(f"view_to_purchase_rate_{w}d"),
+        ]
+    recent = since(start, as_of, cfg.trend_recent_days)
+    previous = between_days_ago(start, as_of, cfg.trend_recent_days, cfg.trend_recent_days + cfg.trend_previous_days)
+    aggs += [
+        count_if(recent).alias("_sessions_recent"),
+        count_if(previous).alias("_sessions_previous"),
+        sum_if(recent, F.col("events")).alias("_events_recent"),
+        sum_if(previous, F.col("events")).alias("_events_previous"),
+    ]
+    derived += [
+        F.datediff(F.lit(as_of), F.to_date("_last_visit_ts")).alias("days_since_last_visit"),
+        trend(F.col("_sessions_recent"), F.col("_sessions_previous"), cfg).alias("sessions_trend"),
+        trend(F.col("_events_recent"), F.col("_events_previous"), cfg).alias("events_trend"),
+    ]
+    return Aggregation(aggs, derived, counts)
+
+
+def event_aggregation(cfg: FeaturesConfig) -> Aggregation:
+    """Category affinity from product views and cart adds in the profile window (the
+    events passed in are already limited to it)."""
+    kind, category = F.col("event_type"), F.col("category")
+    view, cart = kind == "product_view", kind == "cart_add"
+    value = F.col("price") * F.coalesce(F.col("quantity"), F.lit(1))
+    aggs: list[Column] = [count_if(view).alias("_views_all"), sum_if(cart, value).alias("_cart_value_all")]
+    derived: list[Column] = []
+    for name in cfg.categories:
+        c = slug(name)
+        aggs += [
+            count_if(view & (category == name)).alias(f"_views_{c}"),
+            sum_if(cart & (category == name), value).alias(f"_cart_value_{c}"),
+        ]
+        derived += [
+            ratio(F.col(f"_views_{c}"), F.col("_views_all")).alias(f"category_view_share_{c}"),
+            ratio(F.coalesce(F.col(f"_cart_value_{c}"), F.lit(0.0)), F.col("_cart_value_all")).alias(
+                f"category_cart_share_{c}"
+            ),
+        ]
+    derived.append(
+        argmax_label([(name, F.col(f"_views_{slug(name)}")) for name in cfg.categories]).alias("top_category")
+    )
+    return Aggregation(aggs, derived)

@@ -1,0 +1,135 @@
+"""One point-in-time customer feature snapshot: every family, from records strictly
+before `as_of` (00:00 UTC), so any past snapshot can be rebuilt exactly and training sets
+never see the future.
+
+Each source is read once and aggregated once per customer (all families' aggregates in
+the same groupBy); the four per-customer results are joined on customer_id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from seglake.config.schema import FeaturesConfig
+from seglake.features import behaviour, context, rfm
+from seglake.features.common import Aggregation, midnight
+from seglake.features.demographics import profile_features, profiles_as_of
+from seglake.features.engagement import engagement_score
+from seglake.features.imputation import treatment_statistics, with_treatments
+from seglake.features.spec import (
+    AS_OF_DOC,
+    KEY_COLUMNS,
+    FeatureDoc,
+    check_declared,
+    check_engagement,
+    check_treatments,
+    treatment_docs,
+)
+
+EVENT_COLUMNS = ("customer_id", "ts", "is_bot", "event_type", "category", "price", "quantity", "os_name")
+# The silver columns the features read (silver tables carry more).
+INPUT_SCHEMAS = {
+    "events": "customer_id string, ts timestamp, is_bot boolean, event_type string, category string, "
+    "price double, quantity int, os_name string",
+    "sessions": "customer_id string, session_start timestamp, session_end timestamp, local_start timestamp, "
+    "events long, page_views long, product_views long, max_scroll_depth double, video_starts long, "
+    "video_completions long, cart_adds long, order_placed boolean, referrer string, utm_source string, "
+    "utm_medium string, utm_campaign string, device_type string, is_bot boolean, duration_seconds long",
+    "orders": "customer_id string, order_ts timestamp, amount decimal(18,2)",
+    "profiles": "customer_id string, birth_date date, gender string, city string, postal_code string, "
+    "country string, income_band string, household_size int, consent_marketing boolean, "
+    "consent_profiling boolean, updated_at timestamp",
+}
+
+
+@dataclass(frozen=True)
+class FeatureInputs:
+    """Silver tables as read (the snapshot applies the as_of cut itself)."""
+
+    events: DataFrame
+    sessions: DataFrame
+    orders: DataFrame
+    profiles: DataFrame
+    regions: DataFrame
+
+
+def _human(df: DataFrame) -> Column:
+    return F.col("customer_id").isNotNull() & ~F.coalesce(F.col("is_bot"), F.lit(False))
+
+
+def _aggregate(rows: DataFrame, parts: list[Aggregation]) -> DataFrame:
+    grouped = rows.groupBy("customer_id").agg(*[a for p in parts for a in p.aggs])
+    out = grouped.select("*", *[d for p in parts for d in p.derived])
+    return out.drop(*[c for c in out.columns if c.startswith("_")])
+
+
+def base_features(inputs: FeatureInputs, as_of: date, cfg: FeaturesConfig) -> DataFrame:
+    """Every feature the families can compute (before population statistics)."""
+    cut = F.lit(midnight(as_of))
+    orders = inputs.orders.where(F.col("customer_id").isNotNull() & (F.col("order_ts") < cut))
+    # A visit still in progress at as_of is not known in full yet: it counts next time.
+    sessions = inputs.sessions.where(_human(inputs.sessions) & (F.col("session_end") < cut))
+    profile_start = F.lit(midnight(as_of - timedelta(days=cfg.profile_window_days)))
+    events = inputs.events.select(*EVENT_COLUMNS).where(
+        _human(inputs.events) & (F.col("ts") < cut) & (F.col("ts") >= profile_start)
+    )
+    order_parts = [rfm.order_aggregation(as_of, cfg), context.order_aggregation(as_of, cfg)]
+    session_parts = [behaviour.session_aggregation(as_of, cfg), context.session_aggregation(as_of, cfg)]
+    event_parts = [behaviour.event_aggregation(cfg), context.event_aggregation(cfg)]
+    per_source = [
+        _aggregate(orders, order_parts),
+        _aggregate(sessions, session_parts),
+        _aggregate(events, event_parts),
+        context.with_geography(
+            profile_features(profiles_as_of(inputs.profiles, as_of), as_of, cfg), inputs.regions
+        ).drop("city", "postal_code"),
+    ]
+    customers = reduce(DataFrame.unionByName, [df.select("customer_id") for df in per_source]).distinct()
+    joined = reduce(lambda acc, df: acc.join(df, on="customer_id", how="left"), per_source, customers)
+    # Counts are facts: a customer without orders placed 0 orders. Everything else that
+    # is missing stays null (unknown) until a treatment says otherwise.
+    counts = [c for parts in (order_parts, session_parts, event_parts) for p in parts for c in p.counts]
+    filled = joined.fillna(0, subset=counts).withColumn(
+        "consent_profiling", F.coalesce(F.col("consent_profiling"), F.lit(False))
+    )
+    filled = filled.withColumn("consent_marketing", F.coalesce(F.col("consent_marketing"), F.lit(False)))
+    check_engagement(cfg, _types(filled))
+    return filled.withColumn("engagement_score", engagement_score(cfg.engagement))
+
+
+def _types(df: DataFrame) -> dict[str, T.DataType]:
+    return {f.name: f.dataType for f in df.schema.fields}
+
+
+def statistics(base: DataFrame, cfg: FeaturesConfig) -> dict[str, object]:
+    """Population figures (RFM quintile edges, medians, caps): one small aggregate row."""
+    check_treatments(cfg, _types(rfm.with_rfm_scores(base, {k: None for k in rfm.score_statistics()})))
+    wanted = {**rfm.score_statistics(), **treatment_statistics(cfg.treatments)}
+    row = base.agg(*[c.alias(name) for name, c in wanted.items()]).first()
+    return row.asDict() if row else {}
+
+
+def finish(base: DataFrame, stats: dict[str, object], as_of: date, cfg: FeaturesConfig) -> DataFrame:
+    """Scores and treatments from the population figures; then the declared columns, each
+    carrying its description as the column comment."""
+    scored = with_treatments(rfm.with_rfm_scores(base, stats), cfg.treatments, stats)  # type: ignore[arg-type]
+    docs = column_docs(scored, cfg)
+    return scored.withColumn("as_of", F.lit(as_of)).select(
+        *[F.col(d.column).alias(d.column, metadata={"comment": d.description}) for d in docs + [AS_OF_DOC]]
+    )
+
+
+def column_docs(scored: DataFrame, cfg: FeaturesConfig) -> list[FeatureDoc]:
+    return [*KEY_COLUMNS, *check_declared(cfg, _types(scored)), *treatment_docs(cfg.treatments)]
+
+
+def customer_features(inputs: FeatureInputs, as_of: date, cfg: FeaturesConfig) -> DataFrame:
+    """One row per customer known before as_of (a profile, an order, a session or an event)."""
+    base = base_features(inputs, as_of, cfg)
+    return finish(base, statistics(base, cfg), as_of, cfg)
