@@ -26,7 +26,16 @@ from seglake.config.schema import PropensityLabel, PropensityPromotion
 from seglake.errors import ConfigError
 from seglake.propensity.evaluate import evaluate
 from seglake.propensity.labels import compute_labels, in_window
-from seglake.propensity.models import baseline_pipeline, class_weights, with_weights
+from seglake.propensity.models import (
+    ClassWeights,
+    TreeParams,
+    baseline_pipeline,
+    class_weights,
+    search,
+    tree_param_map,
+    tree_pipeline,
+    with_weights,
+)
 from seglake.propensity.registry import CHALLENGER, CHAMPION, decide, rollback
 from seglake.propensity.score import score_snapshot
 from seglake.propensity.train import register_and_promote, scored, train_propensity
@@ -246,6 +255,31 @@ def test_deciles_stay_equal_when_many_scores_tie(spark) -> None:
     assert ev.roc_auc == pytest.approx(0.5, abs=0.01)
 
 
+def test_search_prefers_depth_when_the_signal_is_an_interaction(spark, tmp_path: Path) -> None:
+    rng = random.Random(2)
+
+    def rows(n: int) -> list[tuple]:
+        out = []
+        for i in range(n):
+            a, b = rng.random(), rng.random()
+            out.append((f"C{i}", AS_OF, a, b, int(((a > 0.5) != (b > 0.5)) != (rng.random() < 0.1))))
+        return out
+
+    schema = "customer_id string, as_of date, x double, noise double, label int"
+    pcfg = replace(make_config(tmp_path).propensity, features=["x", "noise"], log_features=[], fill_values={})
+    weights = ClassWeights(1.0, 1.0)
+    train = with_weights(spark.createDataFrame(rows(400), schema), weights)
+    validation = with_weights(spark.createDataFrame(rows(200), schema), weights)
+    pipeline, est = tree_pipeline("gbt", pcfg)
+    grid = [TreeParams(1, 5, 0.3, 1.0), TreeParams(3, 5, 0.3, 1.0)]
+    maps = [tree_param_map("gbt", est, p) for p in grid]
+    by_validation = search(pipeline, maps, train, validation, pcfg.search, parallelism=2)
+    assert by_validation.best_index == 1 and by_validation.method == "validation snapshots"
+    assert by_validation.scores[1] > by_validation.scores[0] + 0.2
+    by_cv = search(pipeline, maps, train, None, replace(pcfg.search, cv_folds=2), parallelism=2)
+    assert by_cv.best_index == 1 and by_cv.method == "2-fold CV"
+
+
 # --- end to end on a tiny lake -------------------------------------------------------
 SNAPSHOTS = [date(2025, 1, 1) + timedelta(days=30 * i) for i in range(4)]
 DATA_END = SNAPSHOTS[-1] + timedelta(days=30)
@@ -266,7 +300,7 @@ def tiny_lake(spark, tmp_path_factory):
         snapshot_interval_days=30,
         build_missing_features=False,
         min_positives=5,
-        search=replace(cfg.propensity.search, max_depth=[2, 3], n_trees=[5], baseline_reg_param=[0.0], parallelism=2),
+        search=replace(cfg.propensity.search, max_depth=[2], n_trees=[5], baseline_reg_param=[0.0], parallelism=2),
         promotion=replace(cfg.propensity.promotion, min_roc_auc=0.55),
     )
     cfg = replace(cfg, propensity=pcfg)

@@ -199,9 +199,12 @@ def search(
     parallelism: int,
 ) -> SearchResult:
     """Pick the candidate with the best ROC AUC: on the validation snapshots (a time split),
-    or by k-fold cross-validation over the training period when cv_folds > 1."""
+    or by k-fold cross-validation over the training period when cv_folds > 1. A single
+    candidate needs no search."""
+    if len(param_maps) == 1:
+        return SearchResult(0, [], "a single candidate")
     if search_cfg.cv_folds > 1 or validation is None:
-        folds = max(search_cfg.cv_folds, 3)
+        folds = search_cfg.cv_folds if search_cfg.cv_folds > 1 else 3
         cv = CrossValidator(
             estimator=pipeline,
             estimatorParamMaps=param_maps,

@@ -258,13 +258,14 @@ def train_propensity(
             plots.importances(
                 base_importances, "logistic |standardised coefficient|", out, "baseline_feature_importance.png"
             )
-            plots.search_results(
-                [", ".join(f"{k}={v}" for k, v in p.as_dict().items()) for p in grid],
-                found.scores,
-                found.best_index,
-                found.method,
-                out,
-            )
+            if found.scores:
+                plots.search_results(
+                    [", ".join(f"{k}={v}" for k, v in p.as_dict().items()) for p in grid],
+                    found.scores,
+                    found.best_index,
+                    found.method,
+                    out,
+                )
             mlflow.log_artifacts(tmp, artifact_path="plots")
         mlflow.log_dict(
             {
