@@ -14,6 +14,10 @@ INSTALL_REQUIRES = [
     "numpy>=1.26,<3",
     "pyarrow>=15",
     "matplotlib>=3.8,<4",
+    # xgboost.spark backend for propensity models. 3.4.1 needs Python >= 3.12; on older
+    # Pythons 3.2.0 is the newest release (same xgboost.spark API, checked on pyspark 4.1).
+    "xgboost-cpu==3.4.1; python_version >= '3.12'",
+    "xgboost-cpu==3.2.0; python_version < '3.12'",
 ]
 
 TEST_REQUIRES = [

@@ -38,7 +38,14 @@ def test_bundle_matches_the_schema() -> None:
 def test_every_task_runs_a_seglake_job_with_valid_arguments() -> None:
     jobs = bundle()["resources"]["jobs"]
     tasks = [t for job in jobs.values() for t in job["tasks"]]
-    assert [t["task_key"] for t in tasks] == ["bronze", "silver", "features", "segments"]
+    assert [t["task_key"] for t in tasks] == [
+        "bronze",
+        "silver",
+        "features",
+        "segments",
+        "propensity-train",
+        "propensity-score",
+    ]
     for task in tasks:
         params = task["python_wheel_task"]["parameters"]
         assert params[0] in JOBS

@@ -113,6 +113,14 @@ GOLD_RUN_METRICS = Table(
     "Rows and data-quality figures per job run.",
     keys=("run_id", "stage", "table_name", "metric"),
 )
+GOLD_PROPENSITY_SCORES = Table(
+    "gold",
+    "propensity_scores",
+    "Score and decile per customer per label per as_of, from the champion model (name, version, MLflow run).",
+    keys=("customer_id", "as_of", "label"),
+    partition_by=("as_of",),
+)
+
 
 ALL_TABLES: tuple[Table, ...] = (
     BRONZE_EVENTS,
@@ -132,6 +140,7 @@ ALL_TABLES: tuple[Table, ...] = (
     GOLD_SEGMENT_ASSIGNMENTS,
     GOLD_SEGMENT_PROFILES,
     GOLD_SEGMENT_TRANSITIONS,
+    GOLD_PROPENSITY_SCORES,
     GOLD_RUN_METRICS,
 )
 

@@ -26,6 +26,8 @@ from seglake.pipeline import (
     run_features,
     run_generate,
     run_pipeline,
+    run_propensity_score,
+    run_propensity_train,
     run_score_segments,
     run_segments,
     run_silver,
@@ -33,7 +35,17 @@ from seglake.pipeline import (
 from seglake.runs import RunContext
 from seglake.session import get_spark
 
-JOBS = ("generate", "bronze", "silver", "features", "segments", "score-segments", "pipeline")
+JOBS = (
+    "generate",
+    "bronze",
+    "silver",
+    "features",
+    "segments",
+    "score-segments",
+    "propensity-train",
+    "propensity-score",
+    "pipeline",
+)
 DESCRIPTIONS = {
     "generate": "write synthetic sample data (events, transactions, profiles, reviews) to the landing folder",
     "bronze": "ingest new landing files into the bronze Delta tables (each file exactly once)",
@@ -41,6 +53,8 @@ DESCRIPTIONS = {
     "features": "compute the point-in-time gold customer feature snapshot",
     "segments": "train k-means segments with model selection, log to MLflow, write gold segment tables",
     "score-segments": "assign a feature snapshot to segments with the registered model (by alias), no retraining",
+    "propensity-train": "train propensity models on past snapshots, log to MLflow, promote the champion if it wins",
+    "propensity-score": "score a feature snapshot with each label's champion model into gold.propensity_scores",
     "pipeline": "run bronze -> silver -> features -> segments (optionally generating sample data first)",
 }
 
@@ -75,11 +89,25 @@ def _add_job_args(job: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: day after the newest event)")
 
 
+def _add_propensity_args(job: str, p: argparse.ArgumentParser) -> None:
+    if job in ("propensity-train", "propensity-score"):
+        p.add_argument(
+            "--label",
+            action="append",
+            dest="labels",
+            metavar="NAME",
+            help="label to train or score (repeatable; default: propensity.train_labels)",
+        )
+    if job == "propensity-score":
+        p.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: day after the newest event)")
+
+
 def build_parser(job: str | None = None) -> argparse.ArgumentParser:
     if job is not None:
         p = argparse.ArgumentParser(prog=f"{job}.py", description=DESCRIPTIONS[job])
         _add_common(p)
         _add_job_args(job, p)
+        _add_propensity_args(job, p)
         return p
     p = argparse.ArgumentParser(prog="seglake", description="Audience segmentation on Spark and Delta Lake.")
     sub = p.add_subparsers(dest="job", required=True, metavar="job")
@@ -87,6 +115,7 @@ def build_parser(job: str | None = None) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=DESCRIPTIONS[name], description=DESCRIPTIONS[name])
         _add_common(sp)
         _add_job_args(name, sp)
+        _add_propensity_args(name, sp)
     return p
 
 
@@ -135,6 +164,8 @@ def _execute(job: str, args: argparse.Namespace, out: Callable[[str], None]) -> 
         "features": lambda: run_features(ctx, args.as_of)[0],
         "segments": lambda: run_segments(ctx, args.as_of),
         "score-segments": lambda: run_score_segments(ctx, args.as_of),
+        "propensity-train": lambda: run_propensity_train(ctx, args.labels),
+        "propensity-score": lambda: run_propensity_score(ctx, args.as_of, args.labels),
         "pipeline": lambda: run_pipeline(ctx, generate=args.generate, as_of=args.as_of, **gen_args),
     }
     lines = runners[job]()

@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 
 from seglake.catalog import ALL_TABLES, GOLD_RUN_METRICS, Catalog
 from seglake.config.schema import SeglakeConfig
+from seglake.errors import ConfigError
 from seglake.features.build import build_features, resolve_as_of
 from seglake.generate import generate_landing
 from seglake.ingest.bronze import ingest_bronze
@@ -198,6 +199,64 @@ def run_score_segments(ctx: JobContext, as_of: str | None = None) -> Lines:
     lines += [f"  segment {s}: {share:6.1%}  {name}" for s, name, share in r.personas]
     if r.previous_as_of is not None:
         lines.append(f"  vs {r.previous_as_of}: {r.moved:,} customers changed segment or entered")
+    return lines
+
+
+def _propensity_labels(ctx: JobContext, labels: list[str] | None) -> list[str]:
+    chosen = list(labels or ctx.cfg.propensity.train_labels)
+    if not chosen:
+        raise ConfigError("no propensity label to run: pass --label NAME or list propensity.train_labels")
+    return chosen
+
+
+def run_propensity_train(ctx: JobContext, labels: list[str] | None = None) -> Lines:
+    """One model per label; the new version is `challenger`, promoted to `champion` if it wins."""
+    # MLflow is slow to import; only the jobs that train pay for it.
+    from seglake.propensity.train import train_propensity
+
+    lines: Lines = []
+    metrics: dict[tuple[str, str], float] = {}
+    for label in _propensity_labels(ctx, labels):
+        r = train_propensity(ctx.spark, ctx.cfg, ctx.catalog, ctx.run, label, ctx.progress)
+        n_test, pos_test = r.rows.get("test", (0, 0))
+        lines += [
+            f"propensity {label}: {r.backend} {r.best_params} chosen by {r.search_method}",
+            f"  snapshots train {', '.join(map(str, r.plan.train))}; validation "
+            f"{', '.join(map(str, r.plan.validation)) or '-'}; test {', '.join(map(str, r.plan.test))}",
+            f"  test: {n_test:,} customers, {pos_test:,} positive ({r.model.base_rate:.1%})",
+            f"  test ROC AUC {r.model.roc_auc:.3f} (logistic baseline {r.baseline.roc_auc:.3f}, "
+            f"{r.model.roc_auc - r.baseline.roc_auc:+.3f}); PR AUC {r.model.pr_auc:.3f} "
+            f"({r.baseline.pr_auc:.3f}); log loss {r.model.log_loss:.3f}; Brier {r.model.brier:.3f}; "
+            f"top-decile lift {r.model.deciles[0].lift:.2f}",
+            f"  model {r.model_name} v{r.model_version} (alias challenger): {r.decision.reason}",
+            f"  MLflow run {r.mlflow_run_id}",
+        ]
+        metrics.update(
+            {
+                (f"propensity:{label}", "test_roc_auc"): r.model.roc_auc,
+                (f"propensity:{label}", "baseline_test_roc_auc"): r.baseline.roc_auc,
+                (f"propensity:{label}", "test_pr_auc"): r.model.pr_auc,
+                (f"propensity:{label}", "promoted"): 1.0 if r.decision.promote else 0.0,
+            }
+        )
+    record_metrics(ctx, "propensity-train", metrics)
+    return lines
+
+
+def run_propensity_score(ctx: JobContext, as_of: str | None = None, labels: list[str] | None = None) -> Lines:
+    from seglake.propensity.score import score_snapshot
+
+    snapshot = resolve_as_of(ctx.spark, ctx.cfg, ctx.catalog, as_of)
+    lines: Lines = []
+    metrics: dict[tuple[str, str], float] = {}
+    for label in _propensity_labels(ctx, labels):
+        r = score_snapshot(ctx.spark, ctx.cfg, ctx.catalog, ctx.run, label, snapshot, ctx.progress)
+        lines.append(
+            f"gold.propensity_scores as_of {r.as_of} {label}: {r.customers:,} customers scored by "
+            f"{r.model_name} v{r.model_version} (champion), mean score {r.mean_score:.3f}"
+        )
+        metrics[("gold.propensity_scores", f"rows:{label}")] = r.customers
+    record_metrics(ctx, "propensity-score", metrics)
     return lines
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -69,6 +70,9 @@ def get_spark(cfg: SparkConfig) -> SparkSession:
     packages = list(cfg.packages)
     jars: list[str] | None = None
     if not launched_externally():
+        # Python workers (xgboost.spark, pandas functions) must run the driver's interpreter,
+        # not whatever `python3` is first on PATH, or they miss the installed packages.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = (
             builder.master(cfg.master)
             .config("spark.driver.memory", cfg.driver_memory)

@@ -294,6 +294,84 @@ class SegmentationConfig:
 
 
 @dataclass(frozen=True)
+class PropensityLabel:
+    """What a label means. The label window of a snapshot is [as_of, as_of + horizon_days)
+    at midnight UTC: exactly what the snapshot's features could not see.
+
+    kind: purchase (places an order) | churn (no order and no human session)
+    | category_purchase (places an order in a session that added `category` to the cart).
+    """
+
+    kind: Literal["purchase", "churn", "category_purchase"]
+    horizon_days: int = 30
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class PropensitySearch:
+    """Hyper-parameter search for the tree model (the same names drive GBT and XGBoost)."""
+
+    strategy: Literal["grid", "random"] = "grid"
+    # random: how many combinations to draw from the grid
+    candidates: int = 4
+    seed: int = 7
+    # Candidates fitted at once (Spark runs their jobs side by side); xgboost always uses 1.
+    parallelism: int = 2
+    # > 1: choose by k-fold cross-validation over the training period instead of the
+    # validation snapshots.
+    cv_folds: int = 0
+    max_depth: list[int] = field(default_factory=lambda: [3, 5])
+    n_trees: list[int] = field(default_factory=lambda: [40])
+    learning_rate: list[float] = field(default_factory=lambda: [0.1])
+    subsample: list[float] = field(default_factory=lambda: [1.0])
+    # The logistic baseline's L2 strengths, chosen on the same validation data.
+    baseline_reg_param: list[float] = field(default_factory=lambda: [0.0, 0.01])
+
+
+@dataclass(frozen=True)
+class PropensityPromotion:
+    """When a new model (alias `challenger`) takes over `champion`."""
+
+    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    # The challenger must beat the champion on the same test snapshots by at least this.
+    min_improvement: float = 0.005
+    min_roc_auc: float = 0.65
+    max_brier: float = 0.25
+
+
+@dataclass(frozen=True)
+class PropensityConfig:
+    labels: dict[str, PropensityLabel] = field(
+        default_factory=lambda: {"purchase_30d": PropensityLabel(kind="purchase", horizon_days=30)}
+    )
+    # Labels the train job fits (one registered model each) and the score job scores.
+    train_labels: list[str] = field(default_factory=lambda: ["purchase_30d"])
+    # Numeric columns of gold.customer_features; other columns are ignored.
+    features: list[str] = field(default_factory=list)
+    # Log1p before scaling, for the logistic baseline only (trees do not care).
+    log_features: list[str] = field(default_factory=list)
+    fill_values: dict[str, float] = field(default_factory=dict)
+    backend: Literal["gbt", "xgboost"] = "xgboost"
+    xgboost_workers: int = 2
+    # Training snapshots: `snapshots` as_of dates `snapshot_interval_days` apart, the newest
+    # being `last_as_of` or else the newest whose label window is fully observed.
+    snapshots: int = 6
+    snapshot_interval_days: int = 30
+    last_as_of: str | None = None
+    # The newest snapshots are the test period, the ones before them validation.
+    test_snapshots: int = 1
+    validation_snapshots: int = 1
+    # Build gold.customer_features for training snapshots that do not exist yet.
+    build_missing_features: bool = True
+    class_weight: Literal["balanced", "none"] = "balanced"
+    # A feature that alone separates the label this well is taken for leakage.
+    max_single_feature_auc: float = 0.95
+    min_positives: int = 20
+    search: PropensitySearch = field(default_factory=PropensitySearch)
+    promotion: PropensityPromotion = field(default_factory=PropensityPromotion)
+
+
+@dataclass(frozen=True)
 class SeglakeConfig:
     env: str
     paths: PathsConfig
@@ -306,3 +384,4 @@ class SeglakeConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
+    propensity: PropensityConfig = field(default_factory=PropensityConfig)
