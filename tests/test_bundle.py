@@ -43,6 +43,7 @@ def test_every_task_runs_a_seglake_job_with_valid_arguments() -> None:
         "silver",
         "features",
         "segments",
+        "score-segments",
         "propensity-train",
         "propensity-score",
     ]
