@@ -107,14 +107,6 @@ GOLD_SEGMENT_TRANSITIONS = Table(
     keys=("as_of", "from_segment_id", "to_segment_id"),
     partition_by=("as_of",),
 )
-GOLD_SEGMENT_TRANSITIONS = Table(
-    "gold",
-    "segment_transitions",
-    "Customers moving from each segment of the previous as_of to each segment of this one "
-    "(null: not segmented on that side, i.e. entered or left).",
-    keys=("as_of", "from_segment_id", "to_segment_id"),
-    partition_by=("as_of",),
-)
 GOLD_RUN_METRICS = Table(
     "gold",
     "run_metrics",

@@ -202,31 +202,6 @@ def run_score_segments(ctx: JobContext, as_of: str | None = None) -> Lines:
     return lines
 
 
-def run_score_segments(ctx: JobContext, as_of: str | None = None) -> Lines:
-    """Assign a snapshot's customers with the registered model (by alias); no training."""
-    from seglake.segmentation.score import score_segments
-
-    snapshot = resolve_as_of(ctx.spark, ctx.cfg, ctx.catalog, as_of)
-    r = score_segments(ctx.spark, ctx.cfg, ctx.catalog, ctx.run, snapshot)
-    record_metrics(
-        ctx,
-        "score-segments",
-        {
-            ("gold.segment_assignments", "rows"): r.customers,
-            ("gold.segment_assignments", "model_version"): float(r.model_version),
-            ("gold.segment_transitions", "moved"): r.moved,
-        },
-    )
-    lines = [
-        f"segments as_of {r.as_of}: {r.customers:,} customers scored with {r.model_name} v{r.model_version} "
-        f"(alias {r.alias}, trained in MLflow run {r.mlflow_run_id})"
-    ]
-    lines += [f"  segment {s}: {share:6.1%}  {name}" for s, name, share in r.personas]
-    if r.previous_as_of is not None:
-        lines.append(f"  vs {r.previous_as_of}: {r.moved:,} customers changed segment or entered")
-    return lines
-
-
 def _propensity_labels(ctx: JobContext, labels: list[str] | None) -> list[str]:
     chosen = list(labels or ctx.cfg.propensity.train_labels)
     if not chosen:

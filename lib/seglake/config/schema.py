@@ -253,37 +253,6 @@ class PersonaConfig:
 
 
 @dataclass(frozen=True)
-class OutlierConfig:
-    """Winsorising of every model input at quantiles of the data the model is fitted on
-    (approxQuantile); the bounds are part of the fitted pipeline. 0 and 1 disable it."""
-
-    lower_quantile: float = 0.01
-    upper_quantile: float = 0.99
-    relative_error: float = 0.001
-
-
-@dataclass(frozen=True)
-class StabilityConfig:
-    """Each k is refitted on sub-samples drawn without replacement; every refit assigns all
-    customers and its adjusted Rand index against the reference fit is the sub-sample
-    stability (robustness to noise), beside the stability across seeds (initialisation)."""
-
-    subsamples: int = 3
-    subsample_fraction: float = 0.8
-
-
-@dataclass(frozen=True)
-class PersonaConfig:
-    # A feature describes a segment when its centroid is this many standard deviations
-    # from the population mean; at most max_words features make the name.
-    threshold: float = 0.5
-    max_words: int = 3
-    # A new segment whose centroid (z-scores, root mean square over shared features) is
-    # this close to a previous run's segment keeps that segment's id and persona name.
-    match_max_distance: float = 0.5
-
-
-@dataclass(frozen=True)
 class SegmentationConfig:
     features: list[str] = field(default_factory=list)
     # Used when gold.customer_features has them, skipped (and reported) otherwise.
