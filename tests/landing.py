@@ -166,6 +166,7 @@ def small_landing(root: Path) -> Path:
         "crm-0.csv",
         [
             profile("C1"),
+            profile("C1"),  # the CRM export sent the same version twice
             profile("C2", consent_profiling="false"),
             profile("C2", consent_profiling="true", updated_at="2025-02-01T00:00:00Z"),
             profile("", updated_at="2025-02-01T00:00:00Z"),

@@ -14,7 +14,9 @@ from pyspark.sql import functions as F
 from seglake.catalog import (
     BRONZE_EVENTS,
     BRONZE_TRANSACTIONS,
+    SILVER_DUPLICATES,
     SILVER_EVENTS,
+    SILVER_ORDERS,
     SILVER_QUARANTINE,
     SILVER_SESSIONS,
     Catalog,
@@ -54,41 +56,43 @@ def test_bronze_killed_after_its_first_commit_resumes_exactly(spark, tmp_path: P
 
 
 def test_silver_killed_mid_run_resumes_to_the_same_tables(spark, tmp_path: Path) -> None:
-    """Kill silver once its first table is committed; the rerun gives the same rows as an
-    uninterrupted run over the same bronze."""
+    """Kill silver right after it merged the events, before the sessions and before its
+    checkpoint recorded the batch; the rerun replays the batch and ends with the rows a
+    full rebuild over the same bronze gives."""
     landing = small_landing(tmp_path)
     lake = tmp_path / "lake"
     assert _run("bronze", landing, lake).returncode == 0
-    first_table = lake / "silver" / "events_unstitched" / "_delta_log" / "00000000000000000000.json"
+    events_merged = lake / "silver" / "events" / "_delta_log" / "00000000000000000001.json"
     proc = _start("silver", landing, lake)
     deadline = time.monotonic() + 300
-    while not first_table.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while not events_merged.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     catalog = Catalog(str(lake))
-    assert not catalog.exists(spark, SILVER_QUARANTINE), "the kill came too late to interrupt the run"
+    assert not catalog.exists(spark, SILVER_SESSIONS), "the kill came too late to interrupt the run"
 
     assert _run("silver", landing, lake).returncode == 0
-    resumed = {t.name: _rows(catalog, spark, t) for t in (SILVER_EVENTS, SILVER_SESSIONS, SILVER_QUARANTINE)}
-    assert _run("silver", landing, lake).returncode == 0  # an uninterrupted run over the same bronze
-    again = {t.name: _rows(catalog, spark, t) for t in (SILVER_EVENTS, SILVER_SESSIONS, SILVER_QUARANTINE)}
-    assert resumed == again
-    assert len(resumed["events"]) == 5 and len(resumed["quarantine"]) == 10
+    tables = (SILVER_EVENTS, SILVER_SESSIONS, SILVER_QUARANTINE, SILVER_DUPLICATES, SILVER_ORDERS)
+    resumed = {t.name: _rows(catalog, spark, t) for t in tables}
+    assert _run("silver", landing, lake, "--full-refresh").returncode == 0  # uninterrupted, from scratch
+    rebuilt = {t.name: _rows(catalog, spark, t) for t in tables}
+    assert resumed == rebuilt
+    assert len(resumed["events"]) == 5 and len(resumed["quarantine"]) == 10 and len(resumed["sessions"]) == 2
 
 
 def _rows(catalog: Catalog, spark, t) -> list[tuple]:
-    lineage = [c for c in ("_ingested_at", "quarantined_at", "run_id") if c in catalog.read(spark, t).columns]
+    lineage = [c for c in ("quarantined_at", "removed_at", "run_id") if c in catalog.read(spark, t).columns]
     return sorted(map(tuple, catalog.read(spark, t).drop(*lineage).collect()), key=repr)
 
 
-def _start(job: str, landing: Path, lake: Path) -> subprocess.Popen:
+def _start(job: str, landing: Path, lake: Path, *args: str) -> subprocess.Popen:
     cmd = [sys.executable, str(ROOT / "jobs" / f"{job}.py"), "--landing", str(landing), "--lake", str(lake),
-           "--set", "spark.master=local[1]", "--set", "spark.driver_memory=1g"]  # fmt: skip
+           "--set", "spark.master=local[1]", "--set", "spark.driver_memory=1g", *args]  # fmt: skip
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _run(job: str, landing: Path, lake: Path) -> subprocess.CompletedProcess:
-    proc = _start(job, landing, lake)
+def _run(job: str, landing: Path, lake: Path, *args: str) -> subprocess.CompletedProcess:
+    proc = _start(job, landing, lake, *args)
     out = proc.communicate(timeout=600)[0]
     return subprocess.CompletedProcess(proc.args, proc.returncode, out)

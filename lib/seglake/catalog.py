@@ -23,6 +23,8 @@ class Table:
     description: str
     keys: tuple[str, ...] = ()
     partition_by: tuple[str, ...] = ()
+    # Delta table properties set when the table is created (change feed, deletion vectors).
+    properties: tuple[tuple[str, str], ...] = ()
 
     @property
     def qualified_name(self) -> str:
@@ -36,36 +38,61 @@ BRONZE_PROFILES = Table("bronze", "profiles", "Raw CRM profile rows (all columns
 BRONZE_REVIEWS = Table("bronze", "reviews", "Raw review JSON lines as received.")
 
 # --- silver: typed, deduplicated, stitched, sessionised ------------------------------
+# Silver is maintained incrementally: each run merges only the bronze rows it has not seen.
+# Deletion vectors make the few rows a batch changes (a late event re-sessionising a
+# visit, a device linked to a customer after the fact) cheap to update in place; the
+# change feed of silver.events tells the sessions stage exactly which sessions changed.
+_UPDATABLE = (("delta.enableDeletionVectors", "true"),)
 # Silver events are not partitioned by date: a year of daily partitions of a mid-size
 # shop is thousands of small files; Delta's per-file min/max on `ts` already prunes reads.
 SILVER_EVENTS = Table(
     "silver",
     "events",
-    "Typed, deduplicated, identity-stitched events (UTC).",
+    "Typed, deduplicated, bot-flagged, identity-stitched, sessionised events (UTC).",
     keys=("message_id",),
-)
-SILVER_EVENTS_UNSTITCHED = Table(
-    "silver",
-    "events_unstitched",
-    "Typed, deduplicated, bot-flagged events before identity stitching; kept so history "
-    "can be re-stitched when a new identity link appears.",
-    keys=("message_id",),
+    properties=_UPDATABLE + (("delta.enableChangeDataFeed", "true"),),
 )
 SILVER_SESSIONS = Table(
     "silver",
     "sessions",
     "One row per session with session-level facts.",
     keys=("session_id",),
+    properties=_UPDATABLE,
 )
 SILVER_ORDERS = Table("silver", "orders", "Typed, deduplicated orders.", keys=("order_id",))
-SILVER_PROFILES = Table("silver", "profiles", "Latest profile per customer, PII pseudonymised.", keys=("customer_id",))
+SILVER_PROFILES = Table(
+    "silver",
+    "profiles",
+    "Every distinct version of each customer's profile (PII pseudonymised); the version in "
+    "force at a date is the latest with updated_at before it.",
+    keys=("customer_id", "updated_at"),
+)
 SILVER_REVIEWS = Table("silver", "reviews", "Typed, deduplicated reviews.", keys=("review_id",))
-SILVER_IDENTITY_MAP = Table("silver", "identity_map", "anonymous id -> customer id links.", keys=("anonymous_id",))
+SILVER_IDENTITY_MAP = Table(
+    "silver",
+    "identity_map",
+    "anonymous id -> customer id links; earlier versions stay readable with Delta time travel.",
+    keys=("anonymous_id",),
+    properties=_UPDATABLE,
+)
 SILVER_QUARANTINE = Table(
     "silver",
     "quarantine",
     "Rejected records with the reason they were rejected.",
     keys=("source", "record_id"),
+)
+SILVER_DUPLICATES = Table(
+    "silver",
+    "duplicates",
+    "Records dropped as copies of a record already kept (re-sends, replayed files), with the kept one.",
+    keys=("source", "record_id"),
+)
+SILVER_CHANGED_DATES = Table(
+    "silver",
+    "changed_dates",
+    "Per silver batch, the business dates whose rows were added or changed: snapshots after "
+    "the earliest of them are stale (late events).",
+    keys=("source", "batch_id", "date"),
 )
 
 # --- gold: what models, rules and marketing tools consume ----------------------------
@@ -107,12 +134,6 @@ GOLD_SEGMENT_TRANSITIONS = Table(
     keys=("as_of", "from_segment_id", "to_segment_id"),
     partition_by=("as_of",),
 )
-GOLD_RUN_METRICS = Table(
-    "gold",
-    "run_metrics",
-    "Rows and data-quality figures per job run.",
-    keys=("run_id", "stage", "table_name", "metric"),
-)
 GOLD_PROPENSITY_SCORES = Table(
     "gold",
     "propensity_scores",
@@ -120,7 +141,12 @@ GOLD_PROPENSITY_SCORES = Table(
     keys=("customer_id", "as_of", "label"),
     partition_by=("as_of",),
 )
-
+GOLD_RUN_METRICS = Table(
+    "gold",
+    "run_metrics",
+    "Rows and data-quality figures per job run.",
+    keys=("run_id", "stage", "table_name", "metric"),
+)
 
 ALL_TABLES: tuple[Table, ...] = (
     BRONZE_EVENTS,
@@ -128,13 +154,14 @@ ALL_TABLES: tuple[Table, ...] = (
     BRONZE_PROFILES,
     BRONZE_REVIEWS,
     SILVER_EVENTS,
-    SILVER_EVENTS_UNSTITCHED,
     SILVER_SESSIONS,
     SILVER_ORDERS,
     SILVER_PROFILES,
     SILVER_REVIEWS,
     SILVER_IDENTITY_MAP,
     SILVER_QUARANTINE,
+    SILVER_DUPLICATES,
+    SILVER_CHANGED_DATES,
     GOLD_CUSTOMER_FEATURES,
     GOLD_FEATURE_DRIFT,
     GOLD_SEGMENT_ASSIGNMENTS,
@@ -190,9 +217,40 @@ class Catalog:
         return int(metrics.get("numOutputRows", 0))
 
     # -- writes -------------------------------------------------------------------
-    def append(self, df: DataFrame, t: Table) -> None:
-        self._writer(df, t, "append").option("mergeSchema", "true").save(self.path(t))
+    def append(self, df: DataFrame, t: Table, txn: tuple[str, int] | None = None) -> None:
+        """Append; with `txn` = (writer id, batch number) Delta skips the append when that
+        writer already committed that batch, so a replayed streaming batch adds nothing."""
+        if t.properties:
+            self.create(df, t)
+        writer = self._writer(df, t, "append").option("mergeSchema", "true")
+        if txn is not None:
+            writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
+        writer.save(self.path(t))
         self._register(df.sparkSession, t)
+
+    def create(self, df: DataFrame, t: Table) -> None:
+        """Create `t` empty with `df`'s schema and the table's properties, if it does not
+        exist, so properties such as the change feed hold from its first version on."""
+        spark = df.sparkSession
+        if self.exists(spark, t):
+            return
+        builder = DeltaTable.createIfNotExists(spark).location(self.path(t)).addColumns(df.schema)
+        if t.partition_by:
+            builder = builder.partitionedBy(*t.partition_by)
+        for key, value in t.properties:
+            builder = builder.property(key, value)
+        builder.execute()
+
+    def insert_new(self, df: DataFrame, t: Table) -> None:
+        """MERGE that only inserts rows whose keys are not in the table yet."""
+        self.create(df, t)
+        (
+            self.delta(df.sparkSession, t)
+            .alias("t")
+            .merge(df.alias("s"), self._key_match(t))
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
 
     def overwrite(self, df: DataFrame, t: Table) -> None:
         """Replace the whole table (schema included): for tables rebuilt from scratch."""
@@ -222,19 +280,38 @@ class Catalog:
 
     def upsert(self, df: DataFrame, t: Table) -> None:
         """MERGE on the table's keys: update matches, insert the rest."""
-        spark = df.sparkSession
-        if not self.exists(spark, t):
-            self.overwrite(df, t)
-            return
-        condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in t.keys)
+        self.create(df, t)
         (
-            self.delta(spark, t)
+            self.delta(df.sparkSession, t)
             .alias("t")
-            .merge(df.alias("s"), condition)
+            .merge(df.alias("s"), self._key_match(t))
             .whenMatchedUpdateAll()
             .whenNotMatchedInsertAll()
             .execute()
         )
+
+    def checkpoint(self, name: str) -> str:
+        """Where the streaming query `name` keeps its progress (offsets, commits)."""
+        return f"{self.lake_root}/_checkpoints/{name}"
+
+    def drop(self, spark: SparkSession, t: Table) -> None:
+        """Delete the table's files (full refresh); its metastore entry is kept."""
+        self._delete_path(spark, self.path(t))
+        # Delta caches each table's log per path; a cached log would outlive the files.
+        spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()  # noqa: SLF001
+
+    def drop_checkpoint(self, spark: SparkSession, name: str) -> None:
+        self._delete_path(spark, self.checkpoint(name))
+
+    @staticmethod
+    def _key_match(t: Table) -> str:
+        return " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in t.keys)
+
+    @staticmethod
+    def _delete_path(spark: SparkSession, path: str) -> None:
+        jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FS reaches every filesystem
+        target = jvm.org.apache.hadoop.fs.Path(path)
+        target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(target, True)  # noqa: SLF001
 
     def _writer(self, df: DataFrame, t: Table, mode: str):
         writer = df.write.format("delta").mode(mode)

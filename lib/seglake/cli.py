@@ -85,6 +85,12 @@ def _add_job_args(job: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--seed", type=int, help="random seed (same seed, same bytes)")
     if job == "pipeline":
         p.add_argument("--generate", action="store_true", help="generate sample data into the landing folder first")
+    if job in ("silver", "pipeline"):
+        p.add_argument(
+            "--full-refresh",
+            action="store_true",
+            help="rebuild silver from all of bronze instead of merging only the new bronze rows",
+        )
     if job in ("features", "segments", "score-segments", "pipeline"):
         p.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: day after the newest event)")
 
@@ -160,13 +166,15 @@ def _execute(job: str, args: argparse.Namespace, out: Callable[[str], None]) -> 
     runners: dict[str, Callable[[], list[str]]] = {
         "generate": lambda: run_generate(ctx, **gen_args),
         "bronze": lambda: run_bronze(ctx),
-        "silver": lambda: run_silver(ctx),
+        "silver": lambda: run_silver(ctx, full_refresh=args.full_refresh),
         "features": lambda: run_features(ctx, args.as_of)[0],
         "segments": lambda: run_segments(ctx, args.as_of),
         "score-segments": lambda: run_score_segments(ctx, args.as_of),
         "propensity-train": lambda: run_propensity_train(ctx, args.labels),
         "propensity-score": lambda: run_propensity_score(ctx, args.as_of, args.labels),
-        "pipeline": lambda: run_pipeline(ctx, generate=args.generate, as_of=args.as_of, **gen_args),
+        "pipeline": lambda: run_pipeline(
+            ctx, generate=args.generate, as_of=args.as_of, full_refresh=args.full_refresh, **gen_args
+        ),
     }
     lines = runners[job]()
     out("")

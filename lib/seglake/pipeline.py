@@ -75,21 +75,37 @@ def run_bronze(ctx: JobContext) -> Lines:
     return [f"bronze.{r.source:<13} +{r.rows_added:>10,} rows from {r.files_new} new file(s)" for r in results]
 
 
-def run_silver(ctx: JobContext) -> Lines:
-    result = build_silver(ctx.spark, ctx.cfg, ctx.catalog, ctx.run)
+def run_silver(ctx: JobContext, full_refresh: bool = False) -> Lines:
+    result = build_silver(ctx.spark, ctx.cfg, ctx.catalog, ctx.run, full_refresh=full_refresh)
     metrics: dict[tuple[str, str], float] = {}
-    lines = []
+    lines = ["this run (new bronze rows -> silver / quarantined / duplicates; stored rows changed):"]
+    for s in result.sources:
+        r = s.this_run
+        lines.append(
+            f"  {s.source:<13} {r.bronze_rows:>10,} -> {r.silver_rows:>10,} / {r.quarantined_rows:>7,} / "
+            f"{r.duplicates_removed:>7,}"
+            + (f"; changed {r.changed_rows:,}, late {r.late_rows:,}" if s.source == "events" else "")
+        )
+    lines.append("all data (bronze = silver + quarantined + duplicates):")
     for s in result.sources:
         lines.append(
-            f"silver {s.source:<13} bronze {s.bronze_rows:>10,} -> silver {s.silver_rows:>10,}"
-            f"  quarantined {s.quarantined_rows:>7,}  duplicates removed {s.duplicates_removed:>7,}"
+            f"  {s.source:<13} bronze {s.bronze_rows:>10,} = silver {s.silver_rows:>10,} + quarantined "
+            f"{s.quarantined_rows:>7,} + duplicates {s.duplicates_removed:>7,}  {'ok' if s.balanced else 'MISMATCH'}"
         )
+        r = s.this_run
         metrics.update(
             {
                 (s.source, "bronze_rows"): s.bronze_rows,
                 (s.source, "silver_rows"): s.silver_rows,
                 (s.source, "quarantined_rows"): s.quarantined_rows,
                 (s.source, "duplicates_removed"): s.duplicates_removed,
+                (s.source, "balanced"): float(s.balanced),
+                (s.source, "run_bronze_rows"): r.bronze_rows,
+                (s.source, "run_silver_rows"): r.silver_rows,
+                (s.source, "run_quarantined_rows"): r.quarantined_rows,
+                (s.source, "run_duplicates_removed"): r.duplicates_removed,
+                (s.source, "run_changed_rows"): r.changed_rows,
+                (s.source, "run_late_rows"): r.late_rows,
             }
         )
     for reason, n in result.quarantine_by_reason.items():
@@ -100,19 +116,28 @@ def run_silver(ctx: JobContext) -> Lines:
         metrics[("silver.events", f"unparsed_field:{field}")] = n
     metrics[("silver.events", "bot_events")] = result.bot_events
     metrics[("silver.sessions", "rows")] = result.sessions
+    metrics[("silver.sessions", "run_rebuilt")] = result.sessions_rebuilt
     metrics[("silver.identity_map", "rows")] = result.identity_links
+    metrics[("silver.changed_dates", "run_dates")] = len(result.changed_dates)
     record_metrics(ctx, "silver", metrics)
     reasons = ", ".join(f"{k}={v:,}" for k, v in result.quarantine_by_reason.items()) or "none"
     broken = ", ".join(
         f"{o.rule.name}={o.violations:,} ({o.rule.action})" for o in result.rule_outcomes if o.violations
     )
+    dates = result.changed_dates
     lines += [
         f"quarantine reasons: {reasons}",
-        f"quality rules broken: {broken or 'none'}",
-        "new event fields (schema drift; kept raw in bronze): "
+        f"quality rules broken this run: {broken or 'none'}",
+        "new event fields this run (schema drift; kept raw in bronze): "
         + (", ".join(f"{k}={v:,}" for k, v in result.unparsed_event_fields.items()) or "none"),
-        f"bot events flagged: {result.bot_events:,}; sessions: {result.sessions:,}; "
-        f"anonymous ids stitched: {result.identity_links:,}",
+        f"bot events flagged: {result.bot_events:,}; sessions: {result.sessions:,} ({result.sessions_rebuilt:,} "
+        f"rebuilt this run); anonymous ids stitched: {result.identity_links:,}",
+        (
+            f"dates changed this run: {len(dates)} ({dates[0]} .. {dates[-1]}); "
+            f"feature snapshots after {dates[0]} are stale (silver.changed_dates)"
+            if dates
+            else "dates changed this run: none"
+        ),
     ]
     return lines
 
@@ -261,14 +286,18 @@ def run_propensity_score(ctx: JobContext, as_of: str | None = None, labels: list
 
 
 def run_pipeline(
-    ctx: JobContext, generate: bool = False, as_of: str | None = None, **generate_args: int | None
+    ctx: JobContext,
+    generate: bool = False,
+    as_of: str | None = None,
+    full_refresh: bool = False,
+    **generate_args: int | None,
 ) -> Lines:
     """generate (optional) -> bronze -> silver -> features -> segments, then table sizes."""
     lines: Lines = []
     stages: list[tuple[str, Callable[[], Lines]]] = []
     if generate:
         stages.append(("generate", lambda: run_generate(ctx, **generate_args)))
-    stages += [("bronze", lambda: run_bronze(ctx)), ("silver", lambda: run_silver(ctx))]
+    stages += [("bronze", lambda: run_bronze(ctx)), ("silver", lambda: run_silver(ctx, full_refresh))]
     snapshot: dict[str, date] = {}
 
     def features() -> Lines:

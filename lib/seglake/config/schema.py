@@ -97,6 +97,9 @@ class GeneratorConfig:
 class IngestConfig:
     session_gap_minutes: int = 30
     future_tolerance_hours: int = 24
+    # An event received more than this long after it happened counts as late: reported,
+    # and the dates it changed are recorded so stale snapshots can be rebuilt.
+    late_after_hours: int = 24
     bot_user_agent_patterns: list[str] = field(default_factory=lambda: ["bot", "crawler", "spider", "headless"])
     bot_max_events_per_minute: int = 60
     max_string_length: int = 4096

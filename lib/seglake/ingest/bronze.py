@@ -68,16 +68,28 @@ def list_landing_files(spark: SparkSession, folder: str) -> list[LandingFile]:
 
 def with_ingest_metadata(df: DataFrame, run: RunContext, payload: Column) -> DataFrame:
     """Replace the reader's `_metadata` struct by where each record came from and which
-    run brought it in; `_record_id` is stable for the same line of the same file."""
+    run brought it in, and a `_record_id` unique across bronze."""
     return (
         df.withColumn("_source_file", F.col("_metadata.file_path"))
         .withColumn("_file_size", F.col("_metadata.file_size"))
         .withColumn("_file_modified_at", F.unix_millis(F.col("_metadata.file_modification_time")))
         .withColumn("_ingested_at", F.lit(run.started_at).cast("timestamp"))
         .withColumn("_run_id", F.lit(run.run_id))
+        # Unique even for two identical lines of one file (a device re-sending an event):
+        # the file version and content, plus the row's position in this write.
         .withColumn(
             "_record_id",
-            F.substring(F.sha2(F.concat_ws("\u0001", F.col("_source_file"), payload), 256), 1, 32),
+            F.concat(
+                F.substring(
+                    F.sha2(
+                        F.concat_ws("\u0001", "_source_file", F.col("_file_modified_at").cast("string"), payload), 256
+                    ),
+                    1,
+                    24,
+                ),
+                F.lit("-"),
+                F.hex(F.monotonically_increasing_id()),
+            ),
         )
         .drop("_metadata")
     )

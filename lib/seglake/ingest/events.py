@@ -6,7 +6,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from seglake.config.schema import IngestConfig
-from seglake.ingest.quality import FIRST_RECEIVED, keep_first, with_reasons
+from seglake.ingest.quality import with_reasons
 from seglake.ingest.reference import country_code, currency_code
 
 # Explicit schema of a Segment-spec event. Numbers arrive as strings so a wrong type is
@@ -135,6 +135,8 @@ def normalise_events(valid: DataFrame, pii_secret: str) -> DataFrame:
         F.nullif(F.trim(e["anonymousId"]), F.lit("")).alias("anonymous_id"),
         F.col("_ts").alias("ts"),
         F.to_date("_ts").alias("event_date"),
+        # When the collector got the event; far after `ts` means it arrived late.
+        F.coalesce(F.try_to_timestamp(e["receivedAt"]), F.col("_ingested_at")).alias("received_at"),
         local_ts.alias("local_ts"),
         F.trim(props["product_id"]).alias("product_id"),
         F.lower(F.trim(props["category"])).alias("category"),
@@ -165,17 +167,16 @@ def normalise_events(valid: DataFrame, pii_secret: str) -> DataFrame:
     )
 
 
-def deduplicate_events(events: DataFrame) -> DataFrame:
-    """One row per message_id: the first ingested copy (re-sends and replays dropped)."""
-    return keep_first(events, "message_id", FIRST_RECEIVED)
+def visitor_key(customer_id: Column, anonymous_id: Column) -> Column:
+    """Whom an event belongs to: the stitched customer, else the anonymous visitor."""
+    return F.coalesce(customer_id, F.concat(F.lit("anon:"), anonymous_id))
 
 
 def flag_bots(events: DataFrame, cfg: IngestConfig) -> DataFrame:
     """`is_bot`: a bot user agent, or a visitor sending more events in one minute than a
     person can. Bots stay in silver (flagged) so their volume can be reported."""
     pattern = "(?i)(" + "|".join(cfg.bot_user_agent_patterns) + ")"
-    visitor = F.coalesce("anonymous_id", "user_id")
-    per_minute = Window.partitionBy(visitor, F.date_trunc("minute", "ts"))
+    per_minute = Window.partitionBy("visitor_key", F.date_trunc("minute", "ts"))
     return events.withColumn(
         "is_bot",
         F.coalesce(F.col("user_agent").rlike(pattern), F.lit(False))
@@ -183,15 +184,27 @@ def flag_bots(events: DataFrame, cfg: IngestConfig) -> DataFrame:
     )
 
 
-def build_identity_map(events: DataFrame) -> DataFrame:
+def identity_links(events: DataFrame) -> DataFrame:
     """anonymous_id -> customer_id from every event carrying both (identify, logged-in
     events). An anonymous id seen with several customers (shared device) goes to the
-    first one it was linked to."""
+    first one it was linked to; the others are kept as candidates."""
     links = events.where(F.col("anonymous_id").isNotNull() & F.col("user_id").isNotNull())
     return links.groupBy("anonymous_id").agg(
         F.min_by("user_id", F.struct("ts", "user_id")).alias("customer_id"),
         F.min("ts").alias("linked_at"),
-        F.count_distinct("user_id").alias("candidate_customers"),
+        F.sort_array(F.collect_set("user_id")).alias("candidates"),
+    )
+
+
+def merge_identity_links(known: DataFrame, new: DataFrame) -> DataFrame:
+    """Combine stored links with a batch's links (same columns): the earliest link still
+    wins and candidates accumulate, so the result does not depend on batch boundaries."""
+    cols = ["anonymous_id", "customer_id", "linked_at", "candidates"]
+    both = known.select(*cols).unionByName(new.select(*cols))
+    return both.groupBy("anonymous_id").agg(
+        F.min_by("customer_id", F.struct("linked_at", "customer_id")).alias("customer_id"),
+        F.min("linked_at").alias("linked_at"),
+        F.sort_array(F.array_distinct(F.flatten(F.collect_list("candidates")))).alias("candidates"),
     )
 
 
@@ -200,40 +213,43 @@ def stitch_identities(events: DataFrame, identity_map: DataFrame) -> DataFrame:
     so events before login are attributed to the person once they identify."""
     linked = identity_map.select("anonymous_id", F.col("customer_id").alias("_linked_customer"))
     return (
-        events.join(linked, on="anonymous_id", how="left")
+        events.drop("customer_id", "visitor_key")
+        .join(linked, on="anonymous_id", how="left")
         .withColumn("customer_id", F.coalesce("user_id", "_linked_customer"))
+        .withColumn("visitor_key", visitor_key(F.col("customer_id"), F.col("anonymous_id")))
         .drop("_linked_customer")
     )
 
 
 def sessionize(events: DataFrame, gap_minutes: int) -> DataFrame:
-    """Assign `session_id`: a new session starts after more than `gap_minutes` without
-    events, or when the UTM campaign changes. Sessions belong to the stitched person
-    (or the anonymous visitor), so a login mid-visit does not split the session."""
-    visitor = F.coalesce("customer_id", F.concat(F.lit("anon:"), "anonymous_id"))
-    with_visitor = events.withColumn("visitor_key", visitor)
+    """Assign `session_id` per `visitor_key` (the stitched person, so a login mid-visit
+    does not split the session).
+
+    A session starts after more than `gap_minutes` without events, or when a hit carries
+    a UTM campaign other than the session's (a visit that began untagged and then comes
+    in from a campaign is a new session). Both rules look only at the events since the
+    last gap, so sessionising a visitor's events from any session start onwards gives the
+    same sessions as sessionising the whole history: incremental runs rely on it. The id
+    is a hash of the visitor and the session's first timestamp, so a session keeps its id
+    when later events extend it."""
     ordered = Window.partitionBy("visitor_key").orderBy("ts", "message_id")
     prev_ts = F.lag("ts").over(ordered)
-    campaign = F.concat_ws("/", "utm_source", "utm_medium", "utm_campaign")
-    prev_campaign = F.last(F.nullif(campaign, F.lit("")), ignorenulls=True).over(
-        ordered.rowsBetween(Window.unboundedPreceding, -1)
+    after_gap = prev_ts.isNull() | ((F.unix_micros("ts") - F.unix_micros(prev_ts)) > gap_minutes * 60_000_000)
+    visits = events.withColumn("_after_gap", after_gap).withColumn(
+        "_visit_no", F.sum(F.col("_after_gap").cast("int")).over(ordered.rowsBetween(Window.unboundedPreceding, 0))
     )
-    starts = (
-        prev_ts.isNull()
-        | ((F.unix_seconds("ts") - F.unix_seconds(prev_ts)) > gap_minutes * 60)
-        # A hit carrying a campaign other than the last one seen (or the first campaign
-        # at all) is a new visit from that campaign; hits without UTM tags continue.
-        | (F.nullif(campaign, F.lit("")).isNotNull() & ~campaign.eqNullSafe(prev_campaign))
+    in_visit = Window.partitionBy("visitor_key", "_visit_no").orderBy("ts", "message_id")
+    campaign = F.nullif(F.concat_ws("/", "utm_source", "utm_medium", "utm_campaign"), F.lit(""))
+    visit_campaign = F.last(campaign, ignorenulls=True).over(in_visit.rowsBetween(Window.unboundedPreceding, -1))
+    starts = F.col("_after_gap") | (campaign.isNotNull() & ~campaign.eqNullSafe(visit_campaign))
+    numbered = visits.withColumn(
+        "_session_no", F.sum(starts.cast("int")).over(in_visit.rowsBetween(Window.unboundedPreceding, 0))
     )
-    marked = with_visitor.withColumn("_starts", starts.cast("int"))
-    numbered = marked.withColumn(
-        "_session_no", F.sum("_starts").over(ordered.rowsBetween(Window.unboundedPreceding, 0))
-    )
-    session_start = F.min("ts").over(Window.partitionBy("visitor_key", "_session_no"))
+    session_start = F.min("ts").over(Window.partitionBy("visitor_key", "_visit_no", "_session_no"))
     return numbered.withColumn(
         "session_id",
         F.substring(F.sha2(F.concat_ws("|", "visitor_key", F.unix_micros(session_start).cast("string")), 256), 1, 24),
-    ).drop("_starts", "_session_no")
+    ).drop("_after_gap", "_visit_no", "_session_no")
 
 
 def session_facts(events: DataFrame) -> DataFrame:

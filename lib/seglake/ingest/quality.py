@@ -36,6 +36,39 @@ def split_quarantine(df: DataFrame, source: str, raw: Column) -> tuple[DataFrame
     return good, bad
 
 
+def split_duplicates(
+    valid: DataFrame, source: str, keys: Sequence[str], stored: DataFrame | None
+) -> tuple[DataFrame, DataFrame]:
+    """(first copies not stored yet, duplicate rows) for a batch of valid rows.
+
+    The first received copy of a key wins; copies of a key already in the silver table
+    `stored` are duplicates of the stored record. A row whose own record id is already
+    stored was applied by an earlier attempt at this batch: it is neither new nor a
+    duplicate, so replaying a batch after a crash adds nothing twice.
+    Duplicate rows carry the record id they are a copy of."""
+    everything = (
+        Window.partitionBy(*keys)
+        .orderBy(*FIRST_RECEIVED)
+        .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    )
+    ranked = valid.withColumn("_first_in_batch", F.first("_record_id").over(everything))
+    if stored is not None:
+        known = stored.select(*keys, F.col("_record_id").alias("_stored_record"))
+        ranked = ranked.join(known, on=list(keys), how="left")
+    else:
+        ranked = ranked.withColumn("_stored_record", F.lit(None).cast("string"))
+    kept = F.coalesce("_stored_record", "_first_in_batch")
+    fresh = ranked.where(F.col("_stored_record").isNull() & (F.col("_record_id") == kept))
+    duplicates = ranked.where(F.col("_record_id") != kept).select(
+        F.lit(source).alias("source"),
+        F.col("_record_id").alias("record_id"),
+        F.concat_ws("|", *[F.col(k).cast("string") for k in keys]).alias("key"),
+        kept.alias("duplicate_of"),
+        F.col("_source_file").alias("source_file"),
+    )
+    return fresh.drop("_first_in_batch", "_stored_record"), duplicates
+
+
 def keep_first(df: DataFrame, key: str, order: Sequence[str | Column]) -> DataFrame:
     """One row per `key` (the first by `order`), for deduplicating replays and re-sends."""
     w = Window.partitionBy(key).orderBy(*order)

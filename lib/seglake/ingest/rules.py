@@ -121,7 +121,10 @@ def raise_on_failures(source: str, outcomes: list[RuleOutcome]) -> None:
     failed = [o for o in outcomes if o.rule.action == "fail" and o.violations]
     if failed:
         detail = ", ".join(f"'{o.rule.name}' broken by {o.violations:,} rows" for o in failed)
-        raise DataQualityError(f"silver {source}: rule(s) with action fail: {detail}; nothing was written")
+        raise DataQualityError(
+            f"silver {source}: rule(s) with action fail: {detail}; none of these {source} were written "
+            "(fix the data or the rule, then rerun)"
+        )
 
 
 def quarantine_rules(rules: list[QualityRule]) -> list[str]:

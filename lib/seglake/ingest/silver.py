@@ -1,16 +1,27 @@
-"""bronze -> silver: the orchestration (read, transform, write, measure).
+"""bronze -> silver: incremental, exactly once, orchestration (read, transform, write, measure).
 
-Silver is rebuilt from bronze on every run: bronze keeps every record, so a rebuild is
-idempotent by construction and replaying landing files changes nothing.
+Each source is a Structured Streaming query over its bronze Delta table with
+`Trigger.AvailableNow`: a run processes the bronze rows added since the last run (all of
+them on the first run) and stops. The checkpoint under `<lake>/_checkpoints/` records
+which bronze versions are done; a batch is written with idempotent steps (appends tagged
+with the batch number, MERGEs keyed on record ids), so a run killed mid-batch is simply
+finished by the next one. A replayed landing file is already in bronze, and a re-sent
+record is a duplicate of the silver row with its key: neither changes silver.
+
+Sources run in dependency order (profiles before the orders and reviews whose rules
+refer to them; events; then sessions, from silver.events' change feed). Every bronze row
+ends in exactly one of silver, silver.quarantine (with reasons) or silver.duplicates.
+`full_refresh` drops silver and its checkpoints and rebuilds everything in one batch.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import reduce
+from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -19,8 +30,9 @@ from seglake.catalog import (
     BRONZE_PROFILES,
     BRONZE_REVIEWS,
     BRONZE_TRANSACTIONS,
+    SILVER_CHANGED_DATES,
+    SILVER_DUPLICATES,
     SILVER_EVENTS,
-    SILVER_EVENTS_UNSTITCHED,
     SILVER_IDENTITY_MAP,
     SILVER_ORDERS,
     SILVER_PROFILES,
@@ -28,6 +40,7 @@ from seglake.catalog import (
     SILVER_REVIEWS,
     SILVER_SESSIONS,
     Catalog,
+    Table,
     table,
 )
 from seglake.config.schema import QualityRule, SeglakeConfig
@@ -36,19 +49,52 @@ from seglake.errors import ConfigError
 from seglake.ingest import events as ev
 from seglake.ingest import rules as rules_mod
 from seglake.ingest import sources as src
-from seglake.ingest.quality import WORKING_COLUMNS, split_quarantine
+from seglake.ingest.quality import WORKING_COLUMNS, split_duplicates, split_quarantine
+from seglake.ingest.silver_events import apply_events, apply_session_changes, changed_dates
 from seglake.runs import RunContext
+
+# source -> (bronze table, silver table, deduplication key, business date column)
+SOURCES: dict[str, tuple[Table, Table, tuple[str, ...], str]] = {
+    "profiles": (BRONZE_PROFILES, SILVER_PROFILES, ("customer_id", "updated_at"), "updated_at"),
+    "transactions": (BRONZE_TRANSACTIONS, SILVER_ORDERS, ("order_id",), "order_ts"),
+    "reviews": (BRONZE_REVIEWS, SILVER_REVIEWS, ("review_id",), "review_ts"),
+    "events": (BRONZE_EVENTS, SILVER_EVENTS, ("message_id",), "ts"),
+}
+SILVER_TABLES = (
+    SILVER_EVENTS, SILVER_SESSIONS, SILVER_ORDERS, SILVER_PROFILES, SILVER_REVIEWS, SILVER_IDENTITY_MAP,
+    SILVER_QUARANTINE, SILVER_DUPLICATES, SILVER_CHANGED_DATES,
+)  # fmt: skip
+ONE_BATCH_FILES = 1_000_000_000
+
+
+@dataclass
+class RunCounts:
+    """What this run did for one source (all its batches)."""
+
+    bronze_rows: int = 0
+    silver_rows: int = 0
+    quarantined_rows: int = 0
+    duplicates_removed: int = 0
+    changed_rows: int = 0
+    late_rows: int = 0
+    batches: int = 0
 
 
 @dataclass(frozen=True)
 class SourceCounts:
+    """Totals over the tables: every bronze row is in exactly one of silver, quarantine
+    and duplicates, each counted in its own table, so `balanced` is a real check."""
+
     source: str
     bronze_rows: int
     silver_rows: int
     quarantined_rows: int
-    # valid rows before deduplication minus rows kept: counted, not derived, so
-    # silver + quarantined + duplicates == bronze is a real check
     duplicates_removed: int
+    this_run: RunCounts
+
+    @property
+    def balanced(self) -> bool:
+        return self.bronze_rows == self.silver_rows + self.quarantined_rows + self.duplicates_removed
 
 
 @dataclass(frozen=True)
@@ -57,72 +103,198 @@ class SilverResult:
     quarantine_by_reason: dict[str, int]
     bot_events: int
     sessions: int
+    sessions_rebuilt: int
     identity_links: int
     rule_outcomes: list[rules_mod.RuleOutcome]
     # field -> events carrying it, for fields outside seglake's event schema (drift)
     unparsed_event_fields: dict[str, int]
+    # business dates whose silver rows this run added or changed (late data included)
+    changed_dates: list[str]
 
 
-def build_silver(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run: RunContext) -> SilverResult:
-    catalog.require(spark, (BRONZE_EVENTS, BRONZE_TRANSACTIONS, BRONZE_PROFILES, BRONZE_REVIEWS), "bronze")
-    mapping = cfg.sources
-    secret = cfg.ingest.pii_secret
-    # 1. parse and check structure (code-defined: a record that cannot be read).
-    parsed = {
-        "events": ev.validate_events(ev.parse_events(catalog.read(spark, BRONZE_EVENTS)), cfg.ingest),
-        "transactions": src.validate_orders(
-            src.canonical_columns(
-                catalog.read(spark, BRONZE_TRANSACTIONS), "transactions", ORDER_COLUMNS,
-                mapping.transactions.columns,
-            ),
-            cfg.ingest.future_tolerance_hours,
-        ),
-        "profiles": src.validate_profiles(
-            src.canonical_columns(
-                catalog.read(spark, BRONZE_PROFILES), "profiles", PROFILE_COLUMNS, mapping.profiles.columns
-            )
-        ),
-        "reviews": src.validate_reviews(src.parse_reviews(catalog.read(spark, BRONZE_REVIEWS))),
-    }  # fmt: skip
-    # Parsing is the expensive step: parsed rows are kept (spilling to disk) because rule
-    # counts, silver and the quarantine all read them.
-    for df in parsed.values():
-        df.persist(StorageLevel.MEMORY_AND_DISK)
-    structural = {name: split_quarantine(df, name, RAW[name]()) for name, df in parsed.items()}
-    # 2. type, then apply the declarative rules of conf `quality:`.
-    typed = {
-        "events": ev.normalise_events(structural["events"][0], secret),
-        "transactions": src.type_orders(structural["transactions"][0]),
-        "profiles": src.type_profiles(structural["profiles"][0], secret),
-        "reviews": src.type_reviews(structural["reviews"][0], cfg.ingest.max_string_length),
-    }
-    rules = {name: getattr(cfg.quality, name) for name in typed}
-    for name, df in typed.items():
-        rules_mod.check_rules(name, rules[name], df.columns)
-    references = _references(spark, catalog, typed, rules)
-    checked = {name: rules_mod.with_rule_violations(df, rules[name], references) for name, df in typed.items()}
+@dataclass
+class _Run:
+    """Accumulates what the batches of one run report."""
+
+    counts: dict[str, RunCounts] = field(default_factory=lambda: {name: RunCounts() for name in SOURCES})
+    violations: Counter = field(default_factory=Counter)
+    drift: Counter = field(default_factory=Counter)
+    sessions_rebuilt: int = 0
+
+
+def build_silver(
+    spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run: RunContext, full_refresh: bool = False
+) -> SilverResult:
+    catalog.require(spark, tuple(bronze for bronze, *_ in SOURCES.values()), "bronze")
+    rules = {name: getattr(cfg.quality, name) for name in SOURCES}
+    if full_refresh:
+        for t in SILVER_TABLES:
+            catalog.drop(spark, t)
+        for name in [*SOURCES, "sessions"]:
+            catalog.drop_checkpoint(spark, _stream_name(name))
+    acc = _Run()
+
+    def update_sessions() -> None:
+        """Bring silver.sessions up to date with every committed change of silver.events."""
+        if not catalog.exists(spark, SILVER_EVENTS):
+            return
+
+        def rebuild(changes: DataFrame, batch_id: int) -> None:
+            acc.sessions_rebuilt += apply_session_changes(spark, catalog, changes)
+
+        checkpoint = catalog.checkpoint(_stream_name("sessions"))
+        _run_available_now(spark, catalog.path(SILVER_EVENTS), checkpoint, rebuild, change_feed=True)
+
+    for name, (bronze, *_) in SOURCES.items():
+        process = _batch_processor(spark, cfg, catalog, run, name, rules[name], acc)
+        if name == "events":
+            # The events stage reads session starts: finish what a killed run left undone first.
+            update_sessions()
+        _run_available_now(spark, catalog.path(bronze), catalog.checkpoint(_stream_name(name)), process)
+    update_sessions()
+    outcomes = [
+        rules_mod.RuleOutcome(rule, acc.violations[(name, rule.name)]) for name in SOURCES for rule in rules[name]
+    ]
+    return _measure(spark, catalog, run, acc, outcomes)
+
+
+def _stream_name(source: str) -> str:
+    return f"silver_{source}"
+
+
+def _run_available_now(
+    spark: SparkSession,
+    path: str,
+    checkpoint: str,
+    process: Callable[[DataFrame, int], None],
+    change_feed: bool = False,
+) -> None:
+    """Process what the Delta table at `path` gained since `checkpoint`, batch by batch,
+    then stop. A seglake error raised inside a batch (a failed quality rule) is raised
+    here as itself, not as Spark's wrapper around it."""
+    raised: list[BaseException] = []
+
+    def guarded(df: DataFrame, batch_id: int) -> None:
+        try:
+            process(df, batch_id)
+        except Exception as exc:
+            raised.append(exc)
+            raise
+
+    # One batch per run: the events stage relies on sessions being current when it starts.
+    reader = spark.readStream.format("delta").option("maxFilesPerTrigger", ONE_BATCH_FILES)
+    if change_feed:
+        reader = reader.option("readChangeFeed", "true")
+    query = (
+        reader.load(path)
+        .writeStream.foreachBatch(guarded)
+        .option("checkpointLocation", checkpoint)
+        .trigger(availableNow=True)
+        .start()
+    )
     try:
-        drift = {r["field"]: r["records"] for r in ev.unparsed_fields(parsed["events"]).collect()}  # distinct names
-        outcomes = {name: rules_mod.count_violations(df, rules[name]) for name, df in checked.items()}
-        for name, found in outcomes.items():
+        query.awaitTermination()
+    except StreamingQueryException:
+        if raised:
+            raise raised[-1] from None
+        raise
+
+
+def _batch_processor(
+    spark: SparkSession,
+    cfg: SeglakeConfig,
+    catalog: Catalog,
+    run: RunContext,
+    name: str,
+    rules: list[QualityRule],
+    acc: _Run,
+) -> Callable[[DataFrame, int], None]:
+    _, silver, keys, date_column = SOURCES[name]
+    writer = f"silver:{name}"
+
+    def process(bronze_batch: DataFrame, batch_id: int) -> None:
+        bronze_batch = bronze_batch.persist(StorageLevel.MEMORY_AND_DISK)
+        parsed = _parse(bronze_batch, name, cfg).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            counts = acc.counts[name]
+            counts.batches += 1
+            counts.bronze_rows += bronze_batch.count()
+            if name == "events":
+                acc.drift.update({r["field"]: r["records"] for r in ev.unparsed_fields(parsed).collect()})
+            good, structural_bad = split_quarantine(parsed, name, RAW[name]())
+            typed = _type(good, name, cfg)
+            rules_mod.check_rules(name, rules, typed.columns)
+            checked = rules_mod.with_rule_violations(typed, rules, _references(spark, catalog, name, typed, rules))
+            found = rules_mod.count_violations(checked, rules)
             rules_mod.raise_on_failures(name, found)
-        declared = {name: _split_on_rules(df, name, rules[name]) for name, df in checked.items()}
-        valid_rows = {name: good.count() for name, (good, _) in declared.items()}
-        _write_events(spark, cfg, catalog, declared["events"][0])
-        catalog.overwrite(_silver(src.deduplicate_orders(declared["transactions"][0])), SILVER_ORDERS)
-        catalog.overwrite(_silver(src.latest_profiles(declared["profiles"][0])), SILVER_PROFILES)
-        catalog.overwrite(_silver(src.deduplicate_reviews(declared["reviews"][0])), SILVER_REVIEWS)
-        quarantine = reduce(
-            DataFrame.unionByName,
-            [bad for _, bad in structural.values()] + [bad for _, bad in declared.values()],
-        )
-        catalog.overwrite(
-            quarantine.withColumn("quarantined_at", F.lit(run.started_at).cast("timestamp")), SILVER_QUARANTINE
-        )
+            acc.violations.update({(name, o.rule.name): o.violations for o in found})
+            valid, rules_bad = _split_on_rules(checked, name, rules)
+            stored = catalog.read(spark, silver) if catalog.exists(spark, silver) else None
+            fresh, duplicates = split_duplicates(_silver(valid), name, keys, stored)
+            fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
+            quarantine = structural_bad.unionByName(rules_bad).withColumn(
+                "quarantined_at", F.lit(run.started_at).cast("timestamp")
+            )
+            duplicates = duplicates.withColumn("run_id", F.lit(run.run_id)).withColumn(
+                "removed_at", F.lit(run.started_at).cast("timestamp")
+            )
+            counts.quarantined_rows += _append_counted(catalog, quarantine, SILVER_QUARANTINE, (writer, batch_id))
+            counts.duplicates_removed += _append_counted(catalog, duplicates, SILVER_DUPLICATES, (writer, batch_id))
+            if name == "events":
+                written = apply_events(spark, catalog, cfg.ingest, fresh, (writer, batch_id), run.run_id)
+                counts.silver_rows += written.inserted
+                counts.changed_rows += written.updated
+                counts.late_rows += written.late
+            else:
+                dates = fresh.groupBy(F.to_date(date_column).alias("date")).agg(F.count(F.lit(1)).alias("rows_added"))
+                catalog.append(
+                    changed_dates(dates, name, batch_id, run.run_id),
+                    SILVER_CHANGED_DATES,
+                    txn=(f"{writer}:changed_dates", batch_id),
+                )
+                catalog.insert_new(fresh, silver)
+                counts.silver_rows += fresh.count()
+            fresh.unpersist()
+        finally:
+            parsed.unpersist()
+            bronze_batch.unpersist()
+
+    return process
+
+
+def _append_counted(catalog: Catalog, df: DataFrame, t: Table, txn: tuple[str, int]) -> int:
+    df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        n = df.count()
+        if n:
+            catalog.append(df, t, txn=txn)
+        return n
     finally:
-        for df in parsed.values():
-            df.unpersist()
-    return _measure(spark, catalog, [o for found in outcomes.values() for o in found], drift, valid_rows)
+        df.unpersist()
+
+
+def _parse(bronze: DataFrame, name: str, cfg: SeglakeConfig) -> DataFrame:
+    """Bronze rows with `_reasons` for what makes them unreadable (code-defined checks)."""
+    mapping = cfg.sources
+    if name == "events":
+        return ev.validate_events(ev.parse_events(bronze), cfg.ingest)
+    if name == "transactions":
+        orders = src.canonical_columns(bronze, name, ORDER_COLUMNS, mapping.transactions.columns)
+        return src.validate_orders(orders, cfg.ingest.future_tolerance_hours)
+    if name == "profiles":
+        return src.validate_profiles(src.canonical_columns(bronze, name, PROFILE_COLUMNS, mapping.profiles.columns))
+    return src.validate_reviews(src.parse_reviews(bronze))
+
+
+def _type(good: DataFrame, name: str, cfg: SeglakeConfig) -> DataFrame:
+    secret = cfg.ingest.pii_secret
+    if name == "events":
+        return ev.normalise_events(good, secret)
+    if name == "transactions":
+        return src.type_orders(good)
+    if name == "profiles":
+        return src.type_profiles(good, secret)
+    return src.type_reviews(good, cfg.ingest.max_string_length)
 
 
 # How a quarantined record is shown: the line as received for JSON sources; for CSV
@@ -137,24 +309,27 @@ RAW: dict[str, Callable[[], Column]] = {
 
 
 def _references(
-    spark: SparkSession, catalog: Catalog, typed: dict[str, DataFrame], rules: dict[str, list[QualityRule]]
+    spark: SparkSession, catalog: Catalog, source: str, typed: DataFrame, rules: list[QualityRule]
 ) -> dict[str, DataFrame]:
-    """Tables named by `exists_in` rules: this run's typed data for silver sources being
-    built now, the stored table otherwise."""
-    this_run = {"silver.events": "events", "silver.orders": "transactions", "silver.profiles": "profiles",
-                "silver.reviews": "reviews"}  # fmt: skip
+    """Tables named by `exists_in` rules, as stored (sources earlier in the run are already
+    merged); a rule on the source being processed also sees this batch's rows."""
+    own = SOURCES[source][1].qualified_name
     out: dict[str, DataFrame] = {}
-    for rule in (r for found in rules.values() for r in found if r.check == "exists_in"):
-        name = rule.reference.rsplit(".", 1)[0]  # type: ignore[union-attr]
-        if name in this_run:
-            out[name] = typed[this_run[name]]
-            continue
+    for rule in (r for r in rules if r.check == "exists_in"):
+        name, column = rule.reference.rsplit(".", 1)  # type: ignore[union-attr]
         try:
             t = table(name)
         except KeyError:
             raise ConfigError(f"quality rule '{rule.name}': reference table '{name}' is not a seglake table") from None
-        catalog.require(spark, (t,), "pipeline")
-        out[name] = catalog.read(spark, t)
+        if catalog.exists(spark, t):
+            keys = catalog.read(spark, t).select(column)
+        elif t.layer == "silver":
+            keys = typed.sparkSession.createDataFrame([], f"`{column}` string")  # nothing stored yet: no match
+        else:
+            catalog.require(spark, (t,), "pipeline")
+        if name == own:
+            keys = keys.unionByName(typed.select(column))
+        out[name] = keys
     return out
 
 
@@ -170,55 +345,46 @@ def _silver(df: DataFrame) -> DataFrame:
     return df.drop(*WORKING_COLUMNS)
 
 
-def _write_events(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, valid: DataFrame) -> None:
-    """valid events -> deduplicated, bot-flagged -> identity map -> stitched, sessionised -> sessions.
-    Each step reads the previous step's table, so no long lineage is recomputed."""
-    events = _silver(ev.flag_bots(ev.deduplicate_events(valid), cfg.ingest))
-    catalog.overwrite(events, SILVER_EVENTS_UNSTITCHED)
-    unstitched = catalog.read(spark, SILVER_EVENTS_UNSTITCHED)
-    catalog.overwrite(ev.build_identity_map(unstitched), SILVER_IDENTITY_MAP)
-    stitched = ev.stitch_identities(unstitched, catalog.read(spark, SILVER_IDENTITY_MAP))
-    catalog.overwrite(ev.sessionize(stitched, cfg.ingest.session_gap_minutes), SILVER_EVENTS)
-    catalog.overwrite(ev.session_facts(catalog.read(spark, SILVER_EVENTS)), SILVER_SESSIONS)
-
-
 def _measure(
-    spark: SparkSession,
-    catalog: Catalog,
-    outcomes: list[rules_mod.RuleOutcome],
-    drift: dict[str, int],
-    valid_rows: dict[str, int],
+    spark: SparkSession, catalog: Catalog, run: RunContext, acc: _Run, outcomes: list[rules_mod.RuleOutcome]
 ) -> SilverResult:
-    q = catalog.read(spark, SILVER_QUARANTINE)
-    by_source = {r["source"]: r["n"] for r in q.groupBy("source").agg(F.count(F.lit(1)).alias("n")).collect()}
-    by_reason = {
-        f"{r['source']}:{r['reason']}": r["n"]
-        for r in q.select("source", F.explode("reasons").alias("reason"))
-        .groupBy("source", "reason")
-        .agg(F.count(F.lit(1)).alias("n"))
-        .collect()
-    }
-    pairs = [
-        ("events", BRONZE_EVENTS, SILVER_EVENTS),
-        ("transactions", BRONZE_TRANSACTIONS, SILVER_ORDERS),
-        ("profiles", BRONZE_PROFILES, SILVER_PROFILES),
-        ("reviews", BRONZE_REVIEWS, SILVER_REVIEWS),
-    ]
-    counts = []
-    for name, bronze, silver in pairs:
-        kept = catalog.read(spark, silver).count()
-        counts.append(
-            SourceCounts(
-                name, catalog.read(spark, bronze).count(), kept, by_source.get(name, 0), valid_rows[name] - kept
-            )
+    def count_by(t: Table, *cols: str | Column) -> dict[tuple, int]:
+        if not catalog.exists(spark, t):
+            return {}
+        picked = catalog.read(spark, t).select(*cols)
+        grouped = picked.groupBy(*picked.columns).agg(F.count(F.lit(1)).alias("n")).collect()
+        return {tuple(r)[:-1]: r["n"] for r in grouped}  # a handful of rows: sources, reasons, dates
+
+    def rows(t: Table) -> int:
+        return catalog.read(spark, t).count() if catalog.exists(spark, t) else 0
+
+    quarantined = count_by(SILVER_QUARANTINE, "source")
+    duplicates = count_by(SILVER_DUPLICATES, "source")
+    by_reason = count_by(SILVER_QUARANTINE, "source", F.explode("reasons").alias("reason"))
+    counts = [
+        SourceCounts(
+            name,
+            rows(bronze),
+            rows(silver),
+            quarantined.get((name,), 0),
+            duplicates.get((name,), 0),
+            acc.counts[name],
         )
-    events = catalog.read(spark, SILVER_EVENTS)
+        for name, (bronze, silver, *_) in SOURCES.items()
+    ]
+    changed: list[str] = []
+    if catalog.exists(spark, SILVER_CHANGED_DATES):
+        mine = catalog.read(spark, SILVER_CHANGED_DATES).where(F.col("run_id") == run.run_id)
+        changed = [r[0].isoformat() for r in mine.select("date").distinct().orderBy("date").collect()]
+    events = catalog.read(spark, SILVER_EVENTS) if catalog.exists(spark, SILVER_EVENTS) else None
     return SilverResult(
         sources=counts,
-        quarantine_by_reason=dict(sorted(by_reason.items())),
-        bot_events=events.where("is_bot").count(),
-        sessions=catalog.read(spark, SILVER_SESSIONS).count(),
-        identity_links=catalog.read(spark, SILVER_IDENTITY_MAP).count(),
+        quarantine_by_reason={f"{s}:{r}": n for (s, r), n in sorted(by_reason.items())},
+        bot_events=events.where("is_bot").count() if events is not None else 0,
+        sessions=rows(SILVER_SESSIONS),
+        sessions_rebuilt=acc.sessions_rebuilt,
+        identity_links=rows(SILVER_IDENTITY_MAP),
         rule_outcomes=outcomes,
-        unparsed_event_fields=dict(sorted(drift.items())),
+        unparsed_event_fields=dict(sorted(acc.drift.items())),
+        changed_dates=changed,
     )

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from seglake.contract import REQUIRED_COLUMNS
 from seglake.errors import InputError
-from seglake.ingest.quality import FIRST_RECEIVED, keep_first, with_reasons
+from seglake.ingest.quality import with_reasons
 from seglake.ingest.reference import country_code, currency_code
 
 LINEAGE = ("_record_id", "_source_file", "_run_id", "_ingested_at")
@@ -74,11 +74,6 @@ def type_orders(valid: DataFrame) -> DataFrame:
     ).withColumn("order_date", F.to_date("order_ts"))
 
 
-def deduplicate_orders(orders: DataFrame) -> DataFrame:
-    """One row per order id: the first received copy."""
-    return keep_first(orders, "order_id", FIRST_RECEIVED)
-
-
 def _truthy(c: Column) -> Column:
     return F.lower(F.trim(c)).isin("true", "1", "yes", "y", "oui")
 
@@ -117,13 +112,6 @@ def type_profiles(valid: DataFrame, pii_secret: str) -> DataFrame:
     )
 
 
-def latest_profiles(profiles: DataFrame) -> DataFrame:
-    """One row per customer: the most recently updated."""
-    return keep_first(
-        profiles, "customer_id", [F.col("updated_at").desc(), F.col("_ingested_at").desc(), F.col("_record_id")]
-    )
-
-
 def parse_reviews(bronze: DataFrame) -> DataFrame:
     parsed = F.from_json("_raw", REVIEW_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
     return bronze.select("_raw", *LINEAGE, parsed.alias("r")).select("_raw", *LINEAGE, "r.*")
@@ -154,8 +142,3 @@ def type_reviews(valid: DataFrame, max_text_length: int) -> DataFrame:
         "_raw",
         *LINEAGE,
     )
-
-
-def deduplicate_reviews(reviews: DataFrame) -> DataFrame:
-    """One row per review id: the first received copy."""
-    return keep_first(reviews, "review_id", FIRST_RECEIVED)

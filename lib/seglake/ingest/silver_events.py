@@ -1,0 +1,194 @@
+"""Incremental silver events and sessions: what one batch of new bronze events changes.
+
+A batch of new events can change rows already in silver:
+- a new identity link re-attributes a device's earlier anonymous events to a customer;
+- an event arriving late, or extending a visit, changes the sessions around it.
+Only the visitors a batch touches are re-sessionised, and only from their last session
+that started before the batch's earliest event: `events.sessionize` gives the same
+sessions from any session start onwards as over the whole history. Rows whose customer,
+session or bot flag changed are updated in place (deletion vectors), new rows inserted,
+in one MERGE. The sessions stage then reads silver.events' change feed and rebuilds
+exactly the sessions whose events changed.
+
+Every step is computed from the batch and the stored tables, so a batch replayed after a
+crash converges to the same tables instead of applying anything twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from seglake.catalog import SILVER_CHANGED_DATES, SILVER_EVENTS, SILVER_IDENTITY_MAP, SILVER_SESSIONS, Catalog
+from seglake.config.schema import IngestConfig
+from seglake.ingest import events as ev
+
+# Columns a batch may change on a stored event.
+MUTABLE = ("customer_id", "visitor_key", "session_id", "is_bot")
+
+
+@dataclass(frozen=True)
+class EventsWrite:
+    inserted: int
+    updated: int
+    late: int
+
+
+def apply_events(
+    spark: SparkSession,
+    catalog: Catalog,
+    cfg: IngestConfig,
+    fresh: DataFrame,
+    batch: tuple[str, int],
+    run_id: str,
+) -> EventsWrite:
+    """Stitch, bot-flag and sessionise `fresh` (new, deduplicated, typed events) together
+    with the stored events they affect, then write identity map, changed dates and events."""
+    stored = catalog.read(spark, SILVER_EVENTS) if catalog.exists(spark, SILVER_EVENTS) else None
+    known_map = (
+        catalog.read(spark, SILVER_IDENTITY_MAP)
+        if catalog.exists(spark, SILVER_IDENTITY_MAP)
+        else spark.createDataFrame(
+            [], "anonymous_id string, customer_id string, linked_at timestamp, candidates array<string>"
+        )
+    )
+    links = ev.identity_links(fresh)
+    touched_links = ev.merge_identity_links(
+        known_map.join(links.select("anonymous_id"), "anonymous_id", "left_semi"), links
+    )
+    # Computed once: MERGE runs its source several times, and this lineage is long.
+    touched_links = touched_links.withColumn("candidate_customers", F.size("candidates")).localCheckpoint()
+    identity_map = known_map.join(touched_links.select("anonymous_id"), "anonymous_id", "left_anti").unionByName(
+        touched_links, allowMissingColumns=True
+    )
+    new_events = ev.stitch_identities(fresh, identity_map).withColumn("_is_new", F.lit(True))
+
+    scope = new_events
+    if stored is not None:
+        scope = _with_affected_stored(spark, catalog, stored, new_events, touched_links, identity_map)
+    rows = ev.sessionize(ev.flag_bots(scope, cfg), cfg.session_gap_minutes)
+    if stored is not None:
+        changed = reduce(Column.__or__, [~F.col(c).eqNullSafe(F.col(f"_was_{c}")) for c in MUTABLE])
+        rows = rows.where(F.col("_is_new") | changed)
+    writes = rows.localCheckpoint()
+    late_after = F.expr(f"INTERVAL {cfg.late_after_hours} HOURS")
+    dates = (
+        writes.groupBy(F.col("event_date").alias("date"))
+        .agg(
+            F.count(F.when(F.col("_is_new"), 1)).alias("rows_added"),
+            F.count(F.when(~F.col("_is_new"), 1)).alias("rows_changed"),
+            F.count(F.when(F.col("_is_new") & (F.col("received_at") > F.col("ts") + late_after), 1)).alias("late_rows"),
+        )
+        .localCheckpoint()
+    )
+    totals = dates.agg(F.sum("rows_added"), F.sum("rows_changed"), F.sum("late_rows")).first()
+    catalog.append(
+        changed_dates(dates, "events", batch[1], run_id),
+        SILVER_CHANGED_DATES,
+        txn=(f"{batch[0]}:changed_dates", batch[1]),
+    )
+    catalog.upsert(touched_links, SILVER_IDENTITY_MAP)
+    _merge_events(spark, catalog, writes.drop("_is_new", *[f"_was_{c}" for c in MUTABLE]))
+    return EventsWrite(int(totals[0] or 0), int(totals[1] or 0), int(totals[2] or 0))
+
+
+def changed_dates(per_date: DataFrame, source: str, batch_id: int, run_id: str) -> DataFrame:
+    """Rows of silver.changed_dates for one batch (per_date: date + row counts)."""
+    return per_date.select(
+        F.lit(source).alias("source"),
+        F.lit(batch_id).cast("long").alias("batch_id"),
+        F.lit(run_id).alias("run_id"),
+        "*",
+    )
+
+
+def _with_affected_stored(
+    spark: SparkSession,
+    catalog: Catalog,
+    stored: DataFrame,
+    new_events: DataFrame,
+    touched_links: DataFrame,
+    identity_map: DataFrame,
+) -> DataFrame:
+    """New events plus the stored events of every touched visitor from that visitor's
+    last session start before the visitor's earliest change; stored rows keep their
+    current values as `_was_*` so changes can be told apart."""
+    relinked = (
+        stored.where(F.col("user_id").isNull())
+        .join(touched_links.select("anonymous_id", F.col("customer_id").alias("_linked")), "anonymous_id")
+        .where(~F.col("customer_id").eqNullSafe(F.col("_linked")))
+    )
+    touched = (
+        new_events.select("visitor_key", "ts")
+        .unionByName(relinked.select("visitor_key", "ts"))  # the visitor they leave
+        .unionByName(
+            relinked.select(ev.visitor_key(F.col("_linked"), F.col("anonymous_id")).alias("visitor_key"), "ts")
+        )
+        .groupBy("visitor_key")
+        .agg(F.min("ts").alias("_changed_from"))
+    )
+    # Sessions are up to date with the stored events (the sessions stage runs before and
+    # after every events batch), so a visitor's stored events before its last session
+    # start preceding the change are untouched, and a visitor with no session before the
+    # change has no stored event before it either.
+    if catalog.exists(spark, SILVER_SESSIONS):
+        starts = catalog.read(spark, SILVER_SESSIONS).select("visitor_key", "session_start")
+        touched = (
+            touched.join(starts, "visitor_key", "left")
+            .groupBy("visitor_key", "_changed_from")
+            .agg(F.max(F.when(F.col("session_start") < F.col("_changed_from"), F.col("session_start"))).alias("_from"))
+        )
+    else:
+        touched = touched.withColumn("_from", F.lit(None).cast("timestamp"))
+    touched = touched.select("visitor_key", F.coalesce("_from", "_changed_from").alias("_from")).localCheckpoint()
+    # A literal lower bound lets Delta skip files by their `ts` statistics.
+    earliest = touched.agg(F.min("_from")).first()[0]
+    if earliest is not None:
+        stored = stored.where(F.col("ts") >= F.lit(earliest))
+    affected = (
+        stored.join(touched, "visitor_key")
+        .where(F.col("ts") >= F.col("_from"))
+        .drop("_from")
+        .select("*", *[F.col(c).alias(f"_was_{c}") for c in MUTABLE])
+    )
+    restitched = ev.stitch_identities(affected, identity_map).withColumn("_is_new", F.lit(False))
+    return restitched.unionByName(new_events, allowMissingColumns=True)
+
+
+def _merge_events(spark: SparkSession, catalog: Catalog, writes: DataFrame) -> None:
+    catalog.create(writes, SILVER_EVENTS)
+    (
+        catalog.delta(spark, SILVER_EVENTS)
+        .alias("t")
+        .merge(writes.alias("s"), "t.message_id = s.message_id")
+        .whenMatchedUpdate(set={c: f"s.{c}" for c in MUTABLE})
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def apply_session_changes(spark: SparkSession, catalog: Catalog, changes: DataFrame) -> int:
+    """Rebuild the sessions named by a batch of silver.events changes (before and after
+    images): sessions that still have events get fresh facts, the others are deleted."""
+    ids = changes.where(F.col("session_id").isNotNull()).select("session_id").distinct().localCheckpoint()
+    events = catalog.read(spark, SILVER_EVENTS).join(ids, "session_id", "left_semi")
+    facts = ev.session_facts(events).localCheckpoint()
+    gone = ids.join(facts.select("session_id"), "session_id", "left_anti")
+    source = facts.withColumn("_delete", F.lit(False)).unionByName(
+        gone.withColumn("_delete", F.lit(True)), allowMissingColumns=True
+    )
+    catalog.create(facts, SILVER_SESSIONS)
+    values = {c: f"s.{c}" for c in facts.columns}
+    (
+        catalog.delta(spark, SILVER_SESSIONS)
+        .alias("t")
+        .merge(source.alias("s"), "t.session_id = s.session_id")
+        .whenMatchedDelete(condition="s._delete")
+        .whenMatchedUpdate(set=values)
+        .whenNotMatchedInsert(condition="NOT s._delete", values=values)
+        .execute()
+    )
+    return ids.count()
