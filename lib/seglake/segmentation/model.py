@@ -287,7 +287,8 @@ def evaluate_k(prepared: DataFrame, k: int, cfg: SegmentationConfig) -> tuple[Ca
     and how well the others agree with it on every customer."""
     first_seed, *other_seeds = cfg.seeds
     reference = fit_best(prepared, cfg, k, first_seed)
-    assigned = reference.transform(prepared).withColumnRenamed(CLUSTER_COL, "_reference").cache()
+    # only the reference label is kept: a mixture's probability column would clash with the refits'
+    assigned = reference.transform(prepared).select(*prepared.columns, F.col(CLUSTER_COL).alias("_reference")).cache()
 
     def agreement(model: ClusteringModel) -> float:
         return adjusted_rand_index(model.transform(assigned), "_reference", CLUSTER_COL)
