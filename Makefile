@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install clean-data benchmark-bronze
+.PHONY: demo test lint install clean-data benchmark-bronze benchmark-silver
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,8 @@ clean-data:
 BRONZE_BENCH_ARGS ?= --events 2000000
 benchmark-bronze: $(STAMP)
 	$(BIN)/python benchmarks/bench_bronze.py $(BRONZE_BENCH_ARGS)
+
+## Incremental silver over a 1% next-day batch against a full rebuild (see benchmarks/README.md).
+SILVER_BENCH_ARGS ?= --events 2000000
+benchmark-silver: $(STAMP)
+	$(BIN)/python benchmarks/bench_silver.py $(SILVER_BENCH_ARGS)
