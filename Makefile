@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install clean-data benchmark-bronze benchmark-silver
+.PHONY: demo test lint install clean-data benchmark-bronze benchmark-features data-dictionary benchmark-silver
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,12 @@ benchmark-bronze: $(STAMP)
 SILVER_BENCH_ARGS ?= --events 2000000
 benchmark-silver: $(STAMP)
 	$(BIN)/python benchmarks/bench_silver.py $(SILVER_BENCH_ARGS)
+
+## Gold feature job against a single groupBy(customer).agg(count, sum, max) over the same silver events.
+FEATURES_BENCH_ARGS ?= --events 1000000 5000000 10000000
+benchmark-features: $(STAMP)
+	$(BIN)/python benchmarks/bench_features.py $(FEATURES_BENCH_ARGS)
+
+## docs/data_dictionary.md from the features declared in conf/ (descriptions, types).
+data-dictionary: $(STAMP)
+	$(BIN)/python -m seglake.features.dictionary --env local --out docs/data_dictionary.md
