@@ -150,6 +150,16 @@ def test_refit_with_another_seed_agrees_with_the_first_fit(selection) -> None:
     assert adjusted_rand_index(again, "first", CLUSTER_COL) >= 0.9
 
 
+@pytest.mark.parametrize("algorithm", ["bisecting_kmeans", "gaussian_mixture"])
+def test_other_algorithms_through_the_same_config(planted, algorithm: str) -> None:
+    cfg = replace(CFG, algorithm=algorithm, n_init=1, stability=StabilityConfig(subsamples=0))
+    prepared = preprocessing(cfg).fit(planted).transform(planted).select("planted", "features").cache()
+    candidate, model = evaluate_k(prepared, 5, cfg)
+    assert sorted(model.summary.clusterSizes)[0] > 0 and candidate.cost > 0
+    recovered = model.transform(prepared)
+    assert adjusted_rand_index(recovered, "planted", CLUSTER_COL) >= (0.8 if algorithm == "bisecting_kmeans" else 0.4)
+
+
 def test_spark_ari_matches_scikit_learn(spark) -> None:
     rng = random.Random(3)
     a = [rng.randrange(4) for _ in range(300)]

@@ -133,8 +133,12 @@ def preprocessing(cfg: SegmentationConfig, features: list[str] | None = None) ->
         outputSuffix="__clipped",
     )
     rename = ", ".join(f"`{f}__shaped__clipped` AS `{model_input_column(f)}`" for f in features)
+    # Bisecting k-means splits a cluster by nudging its centre in proportion to the centre's
+    # norm: on centred data the root centre is the origin and nothing ever splits. Distances
+    # do not depend on the centring, so it is dropped for that algorithm only.
+    centred = cfg.algorithm != "bisecting_kmeans"
     scaler = (
-        StandardScaler(inputCol="raw_features", outputCol="scaled_features", withMean=True, withStd=True)
+        StandardScaler(inputCol="raw_features", outputCol="scaled_features", withMean=centred, withStd=True)
         if cfg.scaler == "standard"
         else MinMaxScaler(inputCol="raw_features", outputCol="scaled_features")
     )
