@@ -36,6 +36,13 @@ BRONZE_EVENTS = Table("bronze", "events", "Raw event JSON lines as received, one
 BRONZE_TRANSACTIONS = Table("bronze", "transactions", "Raw order rows (all columns as strings).")
 BRONZE_PROFILES = Table("bronze", "profiles", "Raw CRM profile rows (all columns as strings).")
 BRONZE_REVIEWS = Table("bronze", "reviews", "Raw review JSON lines as received.")
+BRONZE_FILES = Table(
+    "bronze",
+    "files",
+    "Landing files already ingested (path, size, modification time, run): an index of the "
+    "bronze tables' own lineage columns, so finding new files does not scan bronze.",
+    keys=("source", "path", "size", "modified_at_ms"),
+)
 
 # --- silver: typed, deduplicated, stitched, sessionised ------------------------------
 # Silver is maintained incrementally: each run merges only the bronze rows it has not seen.
@@ -153,6 +160,7 @@ ALL_TABLES: tuple[Table, ...] = (
     BRONZE_TRANSACTIONS,
     BRONZE_PROFILES,
     BRONZE_REVIEWS,
+    BRONZE_FILES,
     SILVER_EVENTS,
     SILVER_SESSIONS,
     SILVER_ORDERS,

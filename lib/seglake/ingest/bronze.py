@@ -3,7 +3,13 @@
 The ledger of ingested files is the bronze table itself: every row carries its source
 file's path, size and modification time, and one batch is one atomic Delta append. A
 run that dies before its commit leaves no trace, so the next run picks the same files
-up again; a run that committed is never repeated. No side table can drift out of step.
+up again; a run that committed is never repeated.
+
+Reading that ledger would scan all of bronze, so `bronze.files` indexes it: one row per
+ingested file, appended after each bronze commit. The index may lag bronze (a run killed
+between the two commits), never lead it: each run also reads the lineage of the bronze
+rows from the index's newest run on, which Delta's per-file statistics on `_run_id`
+(run ids sort by start time) narrow to the latest files. The bronze rows stay the truth.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pyspark.sql import functions as F
 
 from seglake.catalog import (
     BRONZE_EVENTS,
+    BRONZE_FILES,
     BRONZE_PROFILES,
     BRONZE_REVIEWS,
     BRONZE_TRANSACTIONS,
@@ -108,21 +115,41 @@ def read_source_files(spark: SparkSession, source: SourceConfig, paths: list[str
     return df.select([F.col(f"`{c}`").cast("string").alias(c) for c in df.columns] + ["_metadata"])
 
 
-def new_files(spark: SparkSession, catalog: Catalog, table: Table, files: list[LandingFile]) -> list[str]:
-    """Files not yet in `table` (same path, size and modification time)."""
-    if not files:
-        return []
-    if not catalog.exists(spark, table):
-        return [f.path for f in files]
-    seen = {
-        (r[0], r[1], r[2]) for r in catalog.read(spark, table).select(*FILE_IDENTITY).distinct().collect()
-    }  # one row per landing file: file-level metadata, never records
-    seen = {(_same_form(p), size, mtime) for p, size, mtime in seen}
-    return [f.path for f in files if (_same_form(f.path), f.size, f.modified_at_ms) not in seen]
+def new_files(
+    spark: SparkSession, catalog: Catalog, source_name: str, table: Table, files: list[LandingFile]
+) -> tuple[list[LandingFile], DataFrame | None]:
+    """Files not yet in `table` (same path, size and modification time), and the index
+    rows of ingested files the index is missing (None when it is complete)."""
+    if not files or not catalog.exists(spark, table):
+        return files, None
+    indexed = None
+    newest_run = None
+    if catalog.exists(spark, BRONZE_FILES):
+        indexed = catalog.read(spark, BRONZE_FILES).where(F.col("source") == source_name)
+        newest_run = indexed.agg(F.max("run_id")).first()[0]
+    lineage = catalog.read(spark, table)
+    if newest_run is not None:
+        lineage = lineage.where(F.col("_run_id") >= F.lit(newest_run))
+    # one row per landing file: file-level metadata, never records
+    recent = lineage.select(
+        F.lit(source_name).alias("source"),
+        F.regexp_replace("_source_file", "^file:/+", "file:///").alias("path"),
+        F.col("_file_size").alias("size"),
+        F.col("_file_modified_at").alias("modified_at_ms"),
+        F.col("_run_id").alias("run_id"),
+    ).distinct()
+    missing = (
+        recent if indexed is None else recent.join(indexed, ["source", "path", "size", "modified_at_ms"], "left_anti")
+    )
+    missing = missing.localCheckpoint()
+    known = [] if indexed is None else indexed.select("path", "size", "modified_at_ms").collect()
+    seen = {(_same_form(r[0]), r[1], r[2]) for r in known + missing.select("path", "size", "modified_at_ms").collect()}
+    new = [f for f in files if (_same_form(f.path), f.size, f.modified_at_ms) not in seen]
+    return new, (missing if not missing.isEmpty() else None)
 
 
 def _same_form(path: str) -> str:
-    # Hadoop lists local files as file:/x while Spark's _metadata says file:///x.
+    # Hadoop lists local files as file:/x while Spark's _metadata (and the index) say file:///x.
     return re.sub(r"^file:/+", "file:///", path)
 
 
@@ -139,14 +166,22 @@ def ingest_source(
     source: SourceConfig = getattr(cfg.sources, source_name)
     table = SOURCE_TABLES[source_name]
     folder = f"{cfg.paths.landing.rstrip('/')}/{source.path}"
-    files = new_files(spark, catalog, table, list_landing_files(spark, folder))
+    files, unindexed = new_files(spark, catalog, source_name, table, list_landing_files(spark, folder))
+    if unindexed is not None:
+        catalog.append(unindexed, BRONZE_FILES)
     if not files:
         return BronzeResult(source_name, 0, 0)
-    raw = read_source_files(spark, source, files)
+    raw = read_source_files(spark, source, [f.path for f in files])
     data_columns = [c for c in raw.columns if c != "_metadata"]
     payload = F.col("_raw") if source.format == "json" else F.to_json(F.struct(*data_columns))
     catalog.append(with_ingest_metadata(raw, run, payload), table)
-    return BronzeResult(source_name, len(files), catalog.last_commit_rows(spark, table))
+    rows = catalog.last_commit_rows(spark, table)
+    index = [(source_name, _same_form(f.path), f.size, f.modified_at_ms, run.run_id) for f in files]
+    catalog.append(
+        spark.createDataFrame(index, "source string, path string, size long, modified_at_ms long, run_id string"),
+        BRONZE_FILES,
+    )
+    return BronzeResult(source_name, len(files), rows)
 
 
 def ingest_bronze(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, run: RunContext) -> list[BronzeResult]:
