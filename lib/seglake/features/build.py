@@ -95,8 +95,9 @@ def write_drift(
     previous_as_of = table.where(F.col("as_of") < F.lit(as_of)).agg(F.max("as_of")).first()[0]
     predicate = f"as_of = '{as_of.isoformat()}'"
     if previous_as_of is None:
-        if catalog.exists(spark, GOLD_FEATURE_DRIFT):
-            catalog.replace_where(spark.createDataFrame([], DRIFT_SCHEMA), GOLD_FEATURE_DRIFT, predicate)
+        # Nothing to compare with: the snapshot's drift rows are cleared (and the table
+        # exists from the first snapshot on, so readers can always query it).
+        catalog.replace_where(spark.createDataFrame([], DRIFT_SCHEMA), GOLD_FEATURE_DRIFT, predicate)
         return None
     current = table.where(F.col("as_of") == F.lit(as_of))
     previous = table.where(F.col("as_of") == F.lit(previous_as_of))

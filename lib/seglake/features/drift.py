@@ -13,6 +13,7 @@ EPSILON so the logarithm stays finite. Common reading: < 0.1 stable, 0.1-0.2 mod
 from __future__ import annotations
 
 from datetime import date
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -50,15 +51,21 @@ def quantile_edges(previous: DataFrame, numeric: list[str], bins: int) -> dict[s
     return {c: sorted(set(row[c] or [])) for c in numeric}
 
 
-def _bin(column: str, kind: str, edges: list[float] | None) -> Column:
-    value = F.col(column)
-    if kind == "categorical":
-        label = value.cast("string")
-    else:
-        edge_array = F.array(*[F.lit(float(e)) for e in edges or []]).cast("array<double>")
-        # bin k holds values above k edges: (edge_k, edge_k+1]
-        label = F.format_string("q%02d", F.size(F.filter(edge_array, lambda e: e < value.cast("double"))))
-    return F.when(value.isNull(), F.lit(MISSING)).otherwise(label)
+def _numeric_bin(column: str, edges: list[float] | None) -> Column:
+    """Bin k holds values above k edges, (edge_k, edge_k+1]; -1 is missing. Plain
+    comparisons (no higher-order functions) keep the projection in generated code."""
+    value = F.col(column).cast("double")
+    above = sum((F.when(value > e, 1).otherwise(0) for e in edges or []), F.lit(0))
+    return F.when(value.isNull(), F.lit(-1)).otherwise(above)
+
+
+def _bin_counts(labelled: DataFrame, features: list[str]) -> DataFrame:
+    """(feature, bin, n_now, n_before) over both snapshots."""
+    long = labelled.unpivot("side", features, "feature", "bin")
+    return long.groupBy("feature", "bin").agg(
+        F.count(F.when(F.col("side") == "now", 1)).alias("n_now"),
+        F.count(F.when(F.col("side") == "before", 1)).alias("n_before"),
+    )
 
 
 def population_stability(
@@ -71,16 +78,26 @@ def population_stability(
     threshold: float,
 ) -> DataFrame:
     """One row per feature: PSI of `current` against `previous` (both one snapshot)."""
-    features = list(kinds)
-    labelled = [
-        df.select(F.lit(side).alias("side"), *[_bin(c, kinds[c], edges.get(c)).alias(c) for c in features])
-        for side, df in (("now", current), ("before", previous))
-    ]
-    long = labelled[0].unionByName(labelled[1]).unpivot("side", features, "feature", "bin")
-    counts = long.groupBy("feature", "bin").agg(
-        F.count(F.when(F.col("side") == "now", 1)).alias("n_now"),
-        F.count(F.when(F.col("side") == "before", 1)).alias("n_before"),
-    )
+    numeric = [c for c, k in kinds.items() if k == "numeric"]
+    categorical = [c for c, k in kinds.items() if k == "categorical"]
+    parts = []
+    # Numeric bins are small integers and categorical bins strings: each kind is unpivoted
+    # and counted on its own, and only the (small) counts are brought to one type.
+    for names, label in (
+        (numeric, lambda c: _numeric_bin(c, edges.get(c))),
+        (categorical, lambda c: F.coalesce(F.col(c).cast("string"), F.lit(MISSING))),
+    ):
+        if not names:
+            continue
+        labelled = [
+            df.select(F.lit(side).alias("side"), *[label(c).alias(c) for c in names])
+            for side, df in (("now", current), ("before", previous))
+        ]
+        counts = _bin_counts(labelled[0].unionByName(labelled[1]), names)
+        parts.append(counts.withColumn("bin", F.col("bin").cast("string")))
+    if not parts:
+        return current.sparkSession.createDataFrame([], DRIFT_SCHEMA)
+    counts = reduce(DataFrame.unionByName, parts)
     per_feature = Window.partitionBy("feature")
     shares = counts.select(
         "feature",

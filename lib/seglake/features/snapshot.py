@@ -90,8 +90,9 @@ def base_features(inputs: FeatureInputs, as_of: date, cfg: FeaturesConfig) -> Da
             profile_features(profiles_as_of(inputs.profiles, as_of), as_of, cfg), inputs.regions
         ).drop("city", "postal_code"),
     ]
-    customers = reduce(DataFrame.unionByName, [df.select("customer_id") for df in per_source]).distinct()
-    joined = reduce(lambda acc, df: acc.join(df, on="customer_id", how="left"), per_source, customers)
+    # A customer known to any source is in the snapshot: full outer joins on the key
+    # (one shuffle per join, no separate pass to list the customers).
+    joined = reduce(lambda acc, df: acc.join(df, on="customer_id", how="full"), per_source)
     # Counts are facts: a customer without orders placed 0 orders. Everything else that
     # is missing stays null (unknown) until a treatment says otherwise.
     counts = [c for parts in (order_parts, session_parts, event_parts) for p in parts for c in p.counts]
