@@ -231,7 +231,8 @@ def _batch_processor(
             valid, rules_bad = _split_on_rules(checked, name, rules)
             stored = catalog.read(spark, silver) if catalog.exists(spark, silver) else None
             fresh, duplicates = split_duplicates(_silver(valid), name, keys, stored)
-            fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
+            # Materialised once: the MERGE below runs its source more than once.
+            fresh = fresh.localCheckpoint()
             quarantine = structural_bad.unionByName(rules_bad).withColumn(
                 "quarantined_at", F.lit(run.started_at).cast("timestamp")
             )
