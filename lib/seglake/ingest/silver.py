@@ -213,12 +213,14 @@ def _batch_processor(
     writer = f"silver:{name}"
 
     def process(bronze_batch: DataFrame, batch_id: int) -> None:
-        bronze_batch = bronze_batch.persist(StorageLevel.MEMORY_AND_DISK)
-        parsed = _parse(bronze_batch, name, cfg).persist(StorageLevel.MEMORY_AND_DISK)
+        # Intermediate results are kept on disk, not in memory: a first run is one batch
+        # holding all of history, and the sorts of deduplication and sessions need the
+        # memory more than these caches do.
+        parsed = _parse(bronze_batch, name, cfg).persist(StorageLevel.DISK_ONLY)
         try:
             counts = acc.counts[name]
             counts.batches += 1
-            counts.bronze_rows += bronze_batch.count()
+            counts.bronze_rows += parsed.count()
             if name == "events":
                 acc.drift.update({r["field"]: r["records"] for r in ev.unparsed_fields(parsed).collect()})
             good, structural_bad = split_quarantine(parsed, name, RAW[name]())
@@ -232,7 +234,7 @@ def _batch_processor(
             stored = catalog.read(spark, silver) if catalog.exists(spark, silver) else None
             fresh, duplicates = split_duplicates(_silver(valid), name, keys, stored)
             # Materialised once: the MERGE below runs its source more than once.
-            fresh = fresh.localCheckpoint()
+            fresh = fresh.localCheckpoint(storageLevel=StorageLevel.DISK_ONLY)
             quarantine = structural_bad.unionByName(rules_bad).withColumn(
                 "quarantined_at", F.lit(run.started_at).cast("timestamp")
             )
@@ -258,13 +260,12 @@ def _batch_processor(
             fresh.unpersist()
         finally:
             parsed.unpersist()
-            bronze_batch.unpersist()
 
     return process
 
 
 def _append_counted(catalog: Catalog, df: DataFrame, t: Table, txn: tuple[str, int]) -> int:
-    df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    df = df.persist(StorageLevel.DISK_ONLY)
     try:
         n = df.count()
         if n:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import reduce
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -26,6 +27,8 @@ from seglake.catalog import SILVER_CHANGED_DATES, SILVER_EVENTS, SILVER_IDENTITY
 from seglake.config.schema import IngestConfig
 from seglake.ingest import events as ev
 
+# Materialised intermediates go to disk: a first run's batch is all of history.
+DISK = StorageLevel.DISK_ONLY
 # Columns a batch may change on a stored event.
 MUTABLE = ("customer_id", "visitor_key", "session_id", "is_bot")
 
@@ -60,7 +63,9 @@ def apply_events(
         known_map.join(links.select("anonymous_id"), "anonymous_id", "left_semi"), links
     )
     # Computed once: MERGE runs its source several times, and this lineage is long.
-    touched_links = touched_links.withColumn("candidate_customers", F.size("candidates")).localCheckpoint()
+    touched_links = touched_links.withColumn("candidate_customers", F.size("candidates")).localCheckpoint(
+        storageLevel=DISK
+    )
     identity_map = known_map.join(touched_links.select("anonymous_id"), "anonymous_id", "left_anti").unionByName(
         touched_links, allowMissingColumns=True
     )
@@ -73,7 +78,7 @@ def apply_events(
     if stored is not None:
         changed = reduce(Column.__or__, [~F.col(c).eqNullSafe(F.col(f"_was_{c}")) for c in MUTABLE])
         rows = rows.where(F.col("_is_new") | changed)
-    writes = rows.localCheckpoint()
+    writes = rows.localCheckpoint(storageLevel=DISK)
     late_after = F.expr(f"INTERVAL {cfg.late_after_hours} HOURS")
     dates = (
         writes.groupBy(F.col("event_date").alias("date"))
@@ -82,7 +87,7 @@ def apply_events(
             F.count(F.when(~F.col("_is_new"), 1)).alias("rows_changed"),
             F.count(F.when(F.col("_is_new") & (F.col("received_at") > F.col("ts") + late_after), 1)).alias("late_rows"),
         )
-        .localCheckpoint()
+        .localCheckpoint(storageLevel=DISK)
     )
     totals = dates.agg(F.sum("rows_added"), F.sum("rows_changed"), F.sum("late_rows")).first()
     catalog.append(
@@ -143,7 +148,9 @@ def _with_affected_stored(
         )
     else:
         touched = touched.withColumn("_from", F.lit(None).cast("timestamp"))
-    touched = touched.select("visitor_key", F.coalesce("_from", "_changed_from").alias("_from")).localCheckpoint()
+    touched = touched.select("visitor_key", F.coalesce("_from", "_changed_from").alias("_from")).localCheckpoint(
+        storageLevel=DISK
+    )
     # A literal lower bound lets Delta skip files by their `ts` statistics.
     earliest = touched.agg(F.min("_from")).first()[0]
     if earliest is not None:
@@ -173,9 +180,14 @@ def _merge_events(spark: SparkSession, catalog: Catalog, writes: DataFrame) -> N
 def apply_session_changes(spark: SparkSession, catalog: Catalog, changes: DataFrame) -> int:
     """Rebuild the sessions named by a batch of silver.events changes (before and after
     images): sessions that still have events get fresh facts, the others are deleted."""
-    ids = changes.where(F.col("session_id").isNotNull()).select("session_id").distinct().localCheckpoint()
+    ids = (
+        changes.where(F.col("session_id").isNotNull())
+        .select("session_id")
+        .distinct()
+        .localCheckpoint(storageLevel=DISK)
+    )
     events = catalog.read(spark, SILVER_EVENTS).join(ids, "session_id", "left_semi")
-    facts = ev.session_facts(events).localCheckpoint()
+    facts = ev.session_facts(events).localCheckpoint(storageLevel=DISK)
     gone = ids.join(facts.select("session_id"), "session_id", "left_anti")
     source = facts.withColumn("_delete", F.lit(False)).unionByName(
         gone.withColumn("_delete", F.lit(True)), allowMissingColumns=True
