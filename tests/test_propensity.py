@@ -31,6 +31,7 @@ from seglake.propensity.models import (
     TreeParams,
     baseline_pipeline,
     class_weights,
+    fit_pipeline,
     search,
     tree_param_map,
     tree_pipeline,
@@ -217,7 +218,7 @@ def test_promotion_both_ways_against_a_real_mlflow_store(spark, tmp_path: Path) 
 
     def register(feature_cfg) -> tuple[str, object]:
         pipe, _ = baseline_pipeline(feature_cfg)
-        model = pipe.fit(with_weights(train, weights))
+        model = fit_pipeline(pipe, with_weights(train, weights), {})
         evaluation = evaluate(scored(model, test, weights.odds_factor))
         with mlflow.start_run():
             mlflow.log_param("score_odds_factor", weights.odds_factor)
@@ -381,3 +382,20 @@ def test_end_to_end_train_then_score_each_snapshot_once(spark, tiny_lake) -> Non
         .collect()
     }
     assert means[True] > means[False] + 0.2
+
+
+def test_logistic_baseline_still_applies_after_the_session_used_an_observation(spark) -> None:
+    """An observation anywhere in the session must not break applying the baseline (MLlib
+    keeps the SparkSession in the model's training summary, captured by its UDF)."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.sql import Observation
+
+    spark.range(3).observe(Observation("any"), F.count(F.lit(1)).alias("n")).collect()
+    data = spark.range(40).select(F.col("id").cast("double").alias("x"), (F.col("id") % 2).cast("double").alias("y"))
+    pipeline = Pipeline(
+        stages=[VectorAssembler(inputCols=["x"], outputCol="v"), LogisticRegression(featuresCol="v", labelCol="y")]
+    )
+    model = fit_pipeline(pipeline, data, {})
+    assert model.transform(data).count() == 40

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark.ml import Estimator, Pipeline, PipelineModel
-from pyspark.ml.classification import GBTClassifier, LogisticRegression
+from pyspark.ml.classification import GBTClassifier, LogisticRegression, LogisticRegressionModel
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.feature import Imputer, SQLTransformer, StandardScaler, VectorAssembler
 from pyspark.ml.functions import vector_to_array
@@ -161,6 +161,21 @@ def tree_pipeline(backend: str, cfg: PropensityConfig) -> tuple[Pipeline, Estima
     return Pipeline(stages=[*_preprocessing(cfg, linear=False), est]), est
 
 
+def fit_pipeline(pipeline: Pipeline, data: DataFrame, params: dict) -> PipelineModel:
+    """`pipeline.fit` without the training summary MLlib keeps on a logistic regression.
+
+    The model's predictions run in a UDF that captures the model, and the summary holds
+    the SparkSession; once the session has created its (unserialisable) observation
+    manager, which other work in the same session can trigger, the model can no longer
+    be applied. The summary is never used here."""
+    model = pipeline.fit(data, params=params)
+    for stage in model.stages:
+        if isinstance(stage, LogisticRegressionModel) and stage.hasSummary:
+            jvm = data.sparkSession.sparkContext._jvm  # noqa: SLF001
+            stage._java_obj.setSummary(jvm.scala.Option.empty())  # noqa: SLF001
+    return model
+
+
 def baseline_pipeline(cfg: PropensityConfig) -> tuple[Pipeline, LogisticRegression]:
     est = LogisticRegression(featuresCol=FEATURES_COL, labelCol=LABEL_COL, weightCol=WEIGHT_COL, maxIter=100)
     return Pipeline(stages=[*_preprocessing(cfg, linear=True), est]), est
@@ -218,7 +233,7 @@ def search(
         return SearchResult(max(range(len(scores)), key=scores.__getitem__), scores, f"{folds}-fold CV")
 
     def evaluate(pm: dict) -> float:
-        model = pipeline.fit(train, params=pm)
+        model = fit_pipeline(pipeline, train, pm)
         return roc_auc(model.transform(validation))
 
     if parallelism > 1 and len(param_maps) > 1:

@@ -33,6 +33,7 @@ from seglake.propensity.models import (
     candidates,
     class_weights,
     feature_importances,
+    fit_pipeline,
     score_column,
     search,
     tree_param_map,
@@ -203,12 +204,12 @@ def train_propensity(
     progress(f"  {label}: searching {len(grid)} {backend} candidate(s) over {len(plan.train)} training snapshot(s)")
     found = search(pipeline, param_maps, train, validation, pcfg.search, parallelism)
     best = grid[found.best_index]
-    model = pipeline.fit(fit_data, params=param_maps[found.best_index])
+    model = fit_pipeline(pipeline, fit_data, param_maps[found.best_index])
 
     base_pipe, base_est = baseline_pipeline(pcfg)
     base_maps = baseline_param_maps(base_est, pcfg.search)
     base_found = search(base_pipe, base_maps, train, validation, pcfg.search, parallelism=min(2, len(base_maps)))
-    baseline = base_pipe.fit(fit_data, params=base_maps[base_found.best_index])
+    baseline = fit_pipeline(base_pipe, fit_data, base_maps[base_found.best_index])
 
     model_eval = evaluate(scored(model, test, weights.odds_factor))
     base_eval = evaluate(scored(baseline, test, weights.odds_factor))
