@@ -251,14 +251,7 @@ class Catalog:
 
     def insert_new(self, df: DataFrame, t: Table) -> None:
         """MERGE that only inserts rows whose keys are not in the table yet."""
-        self.create(df, t)
-        (
-            self.delta(df.sparkSession, t)
-            .alias("t")
-            .merge(df.alias("s"), self._key_match(t))
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+        self._merge_on_keys(df, t, update_matches=False)
 
     def overwrite(self, df: DataFrame, t: Table) -> None:
         """Replace the whole table (schema included): for tables rebuilt from scratch."""
@@ -288,15 +281,14 @@ class Catalog:
 
     def upsert(self, df: DataFrame, t: Table) -> None:
         """MERGE on the table's keys: update matches, insert the rest."""
+        self._merge_on_keys(df, t, update_matches=True)
+
+    def _merge_on_keys(self, df: DataFrame, t: Table, update_matches: bool) -> None:
         self.create(df, t)
-        (
-            self.delta(df.sparkSession, t)
-            .alias("t")
-            .merge(df.alias("s"), self._key_match(t))
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+        merge = self.delta(df.sparkSession, t).alias("t").merge(df.alias("s"), self._key_match(t))
+        if update_matches:
+            merge = merge.whenMatchedUpdateAll()
+        merge.whenNotMatchedInsertAll().execute()
 
     def checkpoint(self, name: str) -> str:
         """Where the streaming query `name` keeps its progress (offsets, commits)."""
