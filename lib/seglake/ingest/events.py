@@ -135,8 +135,9 @@ def normalise_events(valid: DataFrame, pii_secret: str) -> DataFrame:
         F.nullif(F.trim(e["anonymousId"]), F.lit("")).alias("anonymous_id"),
         F.col("_ts").alias("ts"),
         F.to_date("_ts").alias("event_date"),
-        # When the collector got the event; far after `ts` means it arrived late.
-        F.coalesce(F.try_to_timestamp(e["receivedAt"]), F.col("_ingested_at")).alias("received_at"),
+        # When the collector got the event (else when the device sent it); far after `ts`
+        # means it arrived late. Unknown when the event carries neither.
+        F.coalesce(F.try_to_timestamp(e["receivedAt"]), F.try_to_timestamp(e["sentAt"])).alias("received_at"),
         local_ts.alias("local_ts"),
         F.trim(props["product_id"]).alias("product_id"),
         F.lower(F.trim(props["category"])).alias("category"),
