@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from seglake.catalog import (
     GOLD_CUSTOMER_FEATURES,
     GOLD_FEATURE_DRIFT,
+    GOLD_FEATURE_HISTOGRAMS,
     SILVER_EVENTS,
     SILVER_ORDERS,
     SILVER_PROFILES,
@@ -28,7 +29,15 @@ from seglake.config.schema import EngagementComponent, FeatureTreatment
 from seglake.errors import ConfigError
 from seglake.features import rfm, spec
 from seglake.features.context import region_reference
-from seglake.features.drift import population_stability, quantile_edges
+from seglake.features.drift import (
+    MISSING,
+    RESOLUTION,
+    collect_histograms,
+    decile_edges,
+    histogram,
+    population_stability,
+    sample_rate,
+)
 from seglake.features.engagement import engagement_score
 from seglake.features.imputation import treatment_statistics, with_treatments
 from seglake.features.snapshot import INPUT_SCHEMAS, FeatureInputs, base_features, customer_features
@@ -459,6 +468,18 @@ def test_backfill_then_recompute_gives_identical_rows_and_drift(spark, tmp_path:
         date(2025, 3, 20): date(2025, 1, 15),
         date(2025, 4, 1): date(2025, 3, 20),
     }
+    # a snapshot backfilled between two others: the later one is now compared with it
+    run_features(ctx, "2025-02-15")
+    drift = catalog.read(spark, GOLD_FEATURE_DRIFT)
+    assert {r["as_of"]: r["previous_as_of"] for r in drift.select("as_of", "previous_as_of").distinct().collect()} == {
+        date(2025, 2, 15): date(2025, 1, 15),
+        date(2025, 3, 20): date(2025, 2, 15),
+        date(2025, 4, 1): date(2025, 3, 20),
+    }
+    histograms = catalog.read(spark, GOLD_FEATURE_HISTOGRAMS)
+    assert {r["as_of"] for r in histograms.select("as_of").distinct().collect()} == {
+        date(2025, 1, 15), date(2025, 2, 15), date(2025, 3, 20), date(2025, 4, 1)
+    }  # fmt: skip
 
 
 def test_psi_of_a_known_shift(spark) -> None:
@@ -470,14 +491,39 @@ def test_psi_of_a_known_shift(spark) -> None:
         "customer_id string, x double, kind string",
     )
     kinds = {"x": "numeric", "kind": "categorical"}
-    edges = quantile_edges(before, ["x"], 10)
-    assert edges == {"x": [9.0, 19.0, 29.0, 39.0, 49.0, 59.0, 69.0, 79.0, 89.0]}
-    psi = population_stability(now, before, kinds, edges, date(2025, 2, 1), date(2025, 1, 1), 0.2)
-    got = {r["feature"]: (r["psi"], r["large"], r["bins"]) for r in psi.collect()}
-    # deciles of 0..99; the shifted values 50..149 leave the five lowest bins empty (share
-    # counted as 1e-4), keep 10% in each of the next four and put 60% in the top one
+    profiles = [collect_histograms(histogram(df, kinds).collect()) for df in (now, before)]
+    # the deciles of 0..99 fall on 9, 19, ..., 89: each value has a bucket of its own
+    assert decile_edges(profiles[1]["x"], 10) == [round(math.log1p(v) * RESOLUTION) for v in range(9, 90, 10)]
+    rows = population_stability(*profiles, bins=10, threshold=0.2, as_of=date(2025, 2, 1),
+                                previous_as_of=date(2025, 1, 1))  # fmt: skip
+    got = {r[2]: (r[3], r[7], r[4], r[5], r[6]) for r in rows}
+    # the shifted values 50..149 leave the five lowest bins empty (share counted as 1e-4),
+    # keep 10% in each of the next four and put 60% in the top one
     eps = 1e-4
     expected = 5 * (eps - 0.1) * math.log(eps / 0.1) + (0.6 - 0.1) * math.log(0.6 / 0.1)
     assert got["x"][0] == pytest.approx(expected, rel=1e-9)
-    assert got["x"][1:] == (True, 10)
-    assert got["kind"] == (0.0, False, 2)
+    assert got["x"][1:] == (True, 10, 100, 100)
+    assert got["kind"] == (0.0, False, 2, 100, 100)
+
+
+def test_histogram_keeps_missing_values_and_samples_deterministically(spark) -> None:
+    df = spark.createDataFrame(
+        [(f"c{i}", None if i % 4 == 0 else float(i % 3), None if i % 5 == 0 else "ab"[i % 2]) for i in range(1000)],
+        "customer_id string, x double, kind string",
+    )
+    kinds = {"x": "numeric", "kind": "categorical"}
+    full = collect_histograms(histogram(df, kinds).collect())
+    assert full["x"].counts[MISSING] == 250
+    assert full["x"].customers == full["kind"].customers == 1000
+    assert full["kind"].counts == {"a": 400, "b": 400, MISSING: 200}
+    # a missing share that grows is drift even when the observed values do not move
+    emptier = df.withColumn("x", F.when(F.col("customer_id") < "c5", None).otherwise(F.col("x")))
+    shifted = collect_histograms(histogram(emptier, kinds).collect())
+    x = population_stability(shifted, full, 10, 0.2, date(2025, 2, 1), date(2025, 1, 1))
+    assert x[1][2] == "x" and x[1][3] > 0.2
+    # a sample: the same customers whatever the run, about the asked share of them
+    sample = [collect_histograms(histogram(df, kinds, rate=0.3).collect())["kind"].customers for _ in range(2)]
+    assert sample[0] == sample[1] and 230 <= sample[0] <= 370
+    assert sample_rate(1000, 300) == 0.3 and sample_rate(1000, None) == 1.0 and sample_rate(10, 300) == 1.0
+    with pytest.raises(ConfigError, match="sample_customers"):
+        sample_rate(1000, 0)

@@ -117,6 +117,13 @@ GOLD_FEATURE_DRIFT = Table(
     keys=("as_of", "feature"),
     partition_by=("as_of",),
 )
+GOLD_FEATURE_HISTOGRAMS = Table(
+    "gold",
+    "feature_histograms",
+    "Histogram of each customer feature per snapshot (log buckets, values, missing), the basis of its drift.",
+    keys=("as_of", "feature", "bucket", "value"),
+    partition_by=("as_of",),
+)
 GOLD_SEGMENT_ASSIGNMENTS = Table(
     "gold",
     "segment_assignments",
@@ -172,6 +179,7 @@ ALL_TABLES: tuple[Table, ...] = (
     SILVER_CHANGED_DATES,
     GOLD_CUSTOMER_FEATURES,
     GOLD_FEATURE_DRIFT,
+    GOLD_FEATURE_HISTOGRAMS,
     GOLD_SEGMENT_ASSIGNMENTS,
     GOLD_SEGMENT_PROFILES,
     GOLD_SEGMENT_TRANSITIONS,

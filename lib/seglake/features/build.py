@@ -1,5 +1,5 @@
-"""silver -> gold.customer_features for one snapshot date, and its drift against the
-previous snapshot (gold.feature_drift)."""
+"""silver -> gold.customer_features for one snapshot date, its histogram
+(gold.feature_histograms) and its drift against the previous snapshot (gold.feature_drift)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seglake.catalog import (
     GOLD_CUSTOMER_FEATURES,
     GOLD_FEATURE_DRIFT,
+    GOLD_FEATURE_HISTOGRAMS,
     SILVER_EVENTS,
     SILVER_ORDERS,
     SILVER_PROFILES,
@@ -22,8 +23,17 @@ from seglake.catalog import (
 from seglake.config.schema import FeaturesConfig, SeglakeConfig
 from seglake.errors import ConfigError, InputError
 from seglake.features.context import region_reference
-from seglake.features.drift import DRIFT_SCHEMA, drift_features, population_stability, quantile_edges
-from seglake.features.snapshot import FeatureInputs, base_features, finish, statistics
+from seglake.features.drift import (
+    DRIFT_SCHEMA,
+    HISTOGRAM_SCHEMA,
+    FeatureHistogram,
+    collect_histograms,
+    drift_features,
+    histogram,
+    population_stability,
+    sample_rate,
+)
+from seglake.features.snapshot import CUSTOMERS, FeatureInputs, base_features, finish, statistics
 
 
 @dataclass(frozen=True)
@@ -70,41 +80,91 @@ def read_inputs(spark: SparkSession, catalog: Catalog) -> FeatureInputs:
 
 
 def build_features(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as_of: date) -> FeatureResult:
-    """Write the snapshot for `as_of` (replacing exactly that snapshot), then its drift."""
+    """Write the snapshot for `as_of` (replacing exactly that snapshot) and its histogram,
+    then its drift (and the drift of the next snapshot when this one is a backfill)."""
     inputs = read_inputs(spark, catalog)
-    # The per-customer table is read twice (population statistics, then the write): keep
-    # it rather than aggregating the events again.
+    # The per-customer table is read three times (population statistics, the write, the
+    # histogram): keep it rather than aggregating the events again.
     base = base_features(inputs, as_of, cfg.features).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        features = finish(base, statistics(base, cfg.features), as_of, cfg.features)
-        catalog.replace_where(features, GOLD_CUSTOMER_FEATURES, f"as_of = '{as_of.isoformat()}'")
+        stats = statistics(base, cfg.features)
+        features = finish(base, stats, as_of, cfg.features)
+        catalog.replace_where(features, GOLD_CUSTOMER_FEATURES, _snapshot(as_of))
+        customers = int(stats[CUSTOMERS])  # type: ignore[call-overload]
+        rate = sample_rate(customers, cfg.features.drift.sample_customers)
+        current = _store_histogram(spark, catalog, features, as_of, rate)
     finally:
         base.unpersist()
-    customers = catalog.last_commit_rows(spark, GOLD_CUSTOMER_FEATURES)
     comments = {f.name: f.metadata["comment"] for f in features.schema.fields if "comment" in f.metadata}
     catalog.set_column_comments(spark, GOLD_CUSTOMER_FEATURES, comments)
-    drift = write_drift(spark, cfg.features, catalog, as_of, [f.name for f in features.schema.fields])
+    drift = refresh_drift(spark, cfg.features, catalog, as_of, current)
     return FeatureResult(as_of, customers, len(features.columns), drift)
 
 
-def write_drift(
-    spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog, as_of: date, columns: list[str]
+def _snapshot(as_of: date) -> str:
+    return f"as_of = '{as_of.isoformat()}'"
+
+
+def _store_histogram(
+    spark: SparkSession, catalog: Catalog, snapshot: DataFrame, as_of: date, rate: float
+) -> dict[str, FeatureHistogram]:
+    """Profile the snapshot once, keep the (small) histogram on the driver for the drift and
+    store it for the next snapshot's."""
+    rows = histogram(snapshot, drift_features(snapshot), rate).collect()
+    stored = spark.createDataFrame([(as_of, *r) for r in rows], HISTOGRAM_SCHEMA)
+    catalog.replace_where(stored, GOLD_FEATURE_HISTOGRAMS, _snapshot(as_of))
+    return collect_histograms(rows)
+
+
+def _histogram_of(
+    spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog, as_of: date
+) -> dict[str, FeatureHistogram]:
+    """A stored snapshot's histogram; profiled from the snapshot (and stored) when the
+    snapshot predates histograms."""
+    if catalog.exists(spark, GOLD_FEATURE_HISTOGRAMS):
+        rows = catalog.read(spark, GOLD_FEATURE_HISTOGRAMS).where(F.col("as_of") == F.lit(as_of)).collect()
+        if rows:
+            return collect_histograms(rows)
+    snapshot = catalog.read(spark, GOLD_CUSTOMER_FEATURES).where(F.col("as_of") == F.lit(as_of))
+    customers = snapshot.count()
+    return _store_histogram(spark, catalog, snapshot, as_of, sample_rate(customers, cfg.drift.sample_customers))
+
+
+def refresh_drift(
+    spark: SparkSession,
+    cfg: FeaturesConfig,
+    catalog: Catalog,
+    as_of: date,
+    current: dict[str, FeatureHistogram],
 ) -> DriftResult | None:
-    """PSI of every feature of `as_of` against the latest snapshot before it."""
-    table = catalog.read(spark, GOLD_CUSTOMER_FEATURES).select(*columns)
-    previous_as_of = table.where(F.col("as_of") < F.lit(as_of)).agg(F.max("as_of")).first()[0]
-    predicate = f"as_of = '{as_of.isoformat()}'"
+    """PSI of `as_of` against the latest snapshot before it; and, when a later snapshot
+    exists (a backfill), that snapshot's PSI against this one, whose histogram changed."""
+    dates = sorted(r[0] for r in catalog.read(spark, GOLD_CUSTOMER_FEATURES).select("as_of").distinct().collect())
+    earlier = [d for d in dates if d < as_of]
+    later = [d for d in dates if d > as_of]
+    result = _write_drift(spark, cfg, catalog, as_of, current, earlier[-1] if earlier else None)
+    if later:
+        _write_drift(spark, cfg, catalog, later[0], _histogram_of(spark, cfg, catalog, later[0]), as_of, current)
+    return result
+
+
+def _write_drift(
+    spark: SparkSession,
+    cfg: FeaturesConfig,
+    catalog: Catalog,
+    as_of: date,
+    current: dict[str, FeatureHistogram],
+    previous_as_of: date | None,
+    previous: dict[str, FeatureHistogram] | None = None,
+) -> DriftResult | None:
     if previous_as_of is None:
         # Nothing to compare with: the snapshot's drift rows are cleared (and the table
         # exists from the first snapshot on, so readers can always query it).
-        catalog.replace_where(spark.createDataFrame([], DRIFT_SCHEMA), GOLD_FEATURE_DRIFT, predicate)
+        catalog.replace_where(spark.createDataFrame([], DRIFT_SCHEMA), GOLD_FEATURE_DRIFT, _snapshot(as_of))
         return None
-    current = table.where(F.col("as_of") == F.lit(as_of))
-    previous = table.where(F.col("as_of") == F.lit(previous_as_of))
-    kinds = drift_features(current)
-    edges = quantile_edges(previous, [c for c, k in kinds.items() if k == "numeric"], cfg.drift.bins)
-    psi = population_stability(current, previous, kinds, edges, as_of, previous_as_of, cfg.drift.psi_threshold)
-    catalog.replace_where(psi, GOLD_FEATURE_DRIFT, predicate)
-    stored = catalog.read(spark, GOLD_FEATURE_DRIFT).where(F.col("as_of") == F.lit(as_of))
-    large = [(r["feature"], r["psi"]) for r in stored.where("large").orderBy(F.desc("psi"), "feature").collect()]
-    return DriftResult(previous_as_of, len(kinds), large)
+    if previous is None:
+        previous = _histogram_of(spark, cfg, catalog, previous_as_of)
+    rows = population_stability(current, previous, cfg.drift.bins, cfg.drift.psi_threshold, as_of, previous_as_of)
+    catalog.replace_where(spark.createDataFrame(rows, DRIFT_SCHEMA), GOLD_FEATURE_DRIFT, _snapshot(as_of))
+    large = sorted(((r[2], r[3]) for r in rows if r[7]), key=lambda fp: (-fp[1], fp[0]))
+    return DriftResult(previous_as_of, len(rows), large)

@@ -70,7 +70,9 @@ def render(snapshot: DataFrame, cfg: FeaturesConfig) -> str:
             f"{c.feature} (weight {c.weight:g}, 0 at {c.zero_at:g}, 1 at {c.full_at:g})" for c in cfg.engagement
         ),
         f"- drift: PSI per feature against the previous snapshot in gold.feature_drift "
-        f"({cfg.drift.bins} quantile bins; reported above {cfg.drift.psi_threshold:g})",
+        f"({cfg.drift.bins} quantile bins; reported above {cfg.drift.psi_threshold:g}), from the snapshots' "
+        f"histograms in gold.feature_histograms"
+        + (f" (a fixed hash sample of {n:,} customers when larger)" if (n := cfg.drift.sample_customers) else ""),
         "",
     ]
     current = None

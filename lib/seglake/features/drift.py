@@ -1,9 +1,18 @@
 """Feature drift between consecutive snapshots: the population stability index (PSI).
 
-Numeric features are binned on the previous snapshot's quantiles; strings and booleans
-use their values as bins; a missing value is a bin of its own, so a feature that starts
-arriving empty drifts too. Everything is computed in Spark on the two snapshots; only the
-bin edges (one row of quantiles) come to the driver.
+Each snapshot gets a histogram of every feature when it is written (gold.feature_histograms),
+and PSI is computed from two stored histograms, so drift never re-reads a snapshot and a
+backfilled snapshot can refresh the drift of the one after it for free.
+
+- Numeric values are counted in fine logarithmic buckets (RESOLUTION per unit of
+  log1p|x|, i.e. values about 1.6% apart may share a bucket; small integers never do).
+  At comparison time the previous snapshot's buckets are cut at its deciles (`bins`), and
+  both histograms are summed into those bins.
+- Strings and booleans use their values as bins.
+- A missing value is a bin of its own, so a feature that starts arriving empty drifts too.
+- Large snapshots are profiled on a deterministic sample of customers (the same hash
+  decides for every snapshot, so consecutive samples overlap); PSI's sampling noise at
+  20,000 customers is about 0.001, far below the usual 0.1 / 0.2 readings.
 
 PSI = sum over bins of (p_now - p_before) * ln(p_now / p_before); an empty bin counts as
 EPSILON so the logarithm stays finite. Common reading: < 0.1 stable, 0.1-0.2 moderate,
@@ -12,21 +21,30 @@ EPSILON so the logarithm stays finite. Common reading: < 0.1 stable, 0.1-0.2 mod
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
-from functools import reduce
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from seglake.errors import ConfigError
 from seglake.features.spec import NUMERIC
 
 EPSILON = 1e-4
 MISSING = "missing"
+RESOLUTION = 64
+# Sampling resolution: a customer is in a sample of rate r when hash mod SCALE < r * SCALE.
+SAMPLE_SCALE = 1_000_000
+NUMERIC_KIND, CATEGORICAL_KIND = "numeric", "categorical"
 DRIFT_SCHEMA = (
     "as_of date, previous_as_of date, feature string, psi double, bins int, "
     "customers long, previous_customers long, large boolean"
 )
+HISTOGRAM_SCHEMA = "as_of date, feature string, kind string, bucket long, value string, customers long"
 
 
 def drift_features(snapshot: DataFrame, exclude: tuple[str, ...] = ("customer_id", "as_of")) -> dict[str, str]:
@@ -36,89 +54,137 @@ def drift_features(snapshot: DataFrame, exclude: tuple[str, ...] = ("customer_id
         if f.name in exclude:
             continue
         if isinstance(f.dataType, NUMERIC):
-            out[f.name] = "numeric"
+            out[f.name] = NUMERIC_KIND
         elif isinstance(f.dataType, (T.StringType, T.BooleanType)):
-            out[f.name] = "categorical"
+            out[f.name] = CATEGORICAL_KIND
     return out
 
 
-def quantile_edges(previous: DataFrame, numeric: list[str], bins: int) -> dict[str, list[float]]:
-    """Distinct inner bin edges per numeric feature, from the previous snapshot."""
-    if not numeric:
-        return {}
-    probs = [i / bins for i in range(1, bins)]
-    row = previous.agg(*[F.percentile_approx(F.col(c).cast("double"), probs).alias(c) for c in numeric]).first()
-    return {c: sorted(set(row[c] or [])) for c in numeric}
+def sample_rate(customers: int, sample_customers: int | None) -> float:
+    if sample_customers is not None and sample_customers < 1:
+        raise ConfigError(f"features.drift.sample_customers must be at least 1 (null: all), not {sample_customers}")
+    if sample_customers is None or customers <= sample_customers:
+        return 1.0
+    return sample_customers / customers
 
 
-def _numeric_bin(column: str, edges: list[float] | None) -> Column:
-    """Bin k holds values above k edges, (edge_k, edge_k+1]; -1 is missing. Plain
-    comparisons (no higher-order functions) keep the projection in generated code."""
-    value = F.col(column).cast("double")
-    above = sum((F.when(value > e, 1).otherwise(0) for e in edges or []), F.lit(0))
-    return F.when(value.isNull(), F.lit(-1)).otherwise(above)
+def _entry(index: int, column: str, kind: str) -> Column:
+    """(feature index, bucket, value) of one cell: a numeric value's log bucket, a
+    category's text, or MISSING."""
+    if kind == NUMERIC_KIND:
+        x = F.col(column).cast("double")
+        missing = x.isNull() | F.isnan(x)
+        bucket = F.when(~missing, F.round(F.signum(x) * F.log1p(F.abs(x)) * RESOLUTION).cast("long"))
+        value = F.when(missing, F.lit(MISSING))
+    else:
+        bucket = F.lit(None).cast("long")
+        value = F.coalesce(F.col(column).cast("string"), F.lit(MISSING))
+    return F.struct(F.lit(index).alias("i"), bucket.alias("bucket"), value.alias("value"))
 
 
-def _bin_counts(labelled: DataFrame, features: list[str]) -> DataFrame:
-    """(feature, bin, n_now, n_before) over both snapshots."""
-    long = labelled.unpivot("side", features, "feature", "bin")
-    return long.groupBy("feature", "bin").agg(
-        F.count(F.when(F.col("side") == "now", 1)).alias("n_now"),
-        F.count(F.when(F.col("side") == "before", 1)).alias("n_before"),
+def histogram(snapshot: DataFrame, kinds: dict[str, str], rate: float = 1.0) -> DataFrame:
+    """(feature, kind, bucket, value, customers) over the snapshot's customers, or over the
+    deterministic sample of them at `rate`. One pass: every row yields one entry per
+    feature, counted by a single hash aggregation."""
+    names = list(kinds)
+    rows = snapshot
+    if rate < 1.0:
+        rows = rows.where(F.pmod(F.xxhash64("customer_id"), F.lit(SAMPLE_SCALE)) < F.lit(int(rate * SAMPLE_SCALE)))
+    entries = rows.select(F.explode(F.array(*[_entry(i, c, kinds[c]) for i, c in enumerate(names)])).alias("e"))
+    counts = entries.groupBy("e.i", "e.bucket", "e.value").agg(F.count(F.lit(1)).alias("customers"))
+    return counts.select(
+        F.element_at(F.array(*[F.lit(c) for c in names]), F.col("i") + 1).alias("feature"),
+        F.element_at(F.array(*[F.lit(kinds[c]) for c in names]), F.col("i") + 1).alias("kind"),
+        "bucket",
+        "value",
+        "customers",
     )
+
+
+@dataclass(frozen=True)
+class FeatureHistogram:
+    kind: str
+    # bucket (numeric, int) or value (categorical, str) or MISSING -> customers
+    counts: Counter
+
+    @property
+    def customers(self) -> int:
+        return sum(self.counts.values())
+
+
+def collect_histograms(rows: Iterable[Row]) -> dict[str, FeatureHistogram]:
+    """Histogram rows (a few per feature and value, never per customer) as dictionaries."""
+    out: dict[str, FeatureHistogram] = {}
+    for r in rows:
+        h = out.setdefault(r["feature"], FeatureHistogram(r["kind"], Counter()))
+        key = r["bucket"] if r["bucket"] is not None else r["value"]
+        h.counts[key] += r["customers"]
+    return out
+
+
+def decile_edges(previous: FeatureHistogram, bins: int) -> list[int]:
+    """The previous snapshot's quantile edges, as buckets: for each k in 1..bins-1 the
+    first bucket where the cumulative count reaches k/bins of the observed values."""
+    observed = sorted((b, n) for b, n in previous.counts.items() if b != MISSING)
+    total = sum(n for _, n in observed)
+    edges: list[int] = []
+    cumulative, k = 0, 1
+    for bucket, n in observed:
+        cumulative += n
+        while k < bins and cumulative * bins >= k * total:
+            if not edges or edges[-1] != bucket:
+                edges.append(bucket)
+            k += 1
+    return edges
+
+
+def _binned(h: FeatureHistogram, edges: list[int] | None) -> Counter:
+    """Counts per bin: numeric bin k holds buckets above k edges, (edge_k, edge_k+1]."""
+    if edges is None:
+        return Counter(h.counts)
+    out: Counter = Counter()
+    for key, n in h.counts.items():
+        out[-1 if key == MISSING else sum(1 for e in edges if key > e)] += n
+    return out
+
+
+def psi(now: Counter, before: Counter) -> float:
+    total_now, total_before = sum(now.values()), sum(before.values())
+    value = 0.0
+    for b in set(now) | set(before):
+        p_now = max(now.get(b, 0) / total_now, EPSILON) if total_now else EPSILON
+        p_before = max(before.get(b, 0) / total_before, EPSILON) if total_before else EPSILON
+        value += (p_now - p_before) * math.log(p_now / p_before)
+    return value
 
 
 def population_stability(
-    current: DataFrame,
-    previous: DataFrame,
-    kinds: dict[str, str],
-    edges: dict[str, list[float]],
+    current: dict[str, FeatureHistogram],
+    previous: dict[str, FeatureHistogram],
+    bins: int,
+    threshold: float,
     as_of: date,
     previous_as_of: date,
-    threshold: float,
-) -> DataFrame:
-    """One row per feature: PSI of `current` against `previous` (both one snapshot)."""
-    numeric = [c for c, k in kinds.items() if k == "numeric"]
-    categorical = [c for c, k in kinds.items() if k == "categorical"]
-    parts = []
-    # Numeric bins are small integers and categorical bins strings: each kind is unpivoted
-    # and counted on its own, and only the (small) counts are brought to one type.
-    for names, label in (
-        (numeric, lambda c: _numeric_bin(c, edges.get(c))),
-        (categorical, lambda c: F.coalesce(F.col(c).cast("string"), F.lit(MISSING))),
-    ):
-        if not names:
+) -> list[tuple]:
+    """DRIFT_SCHEMA rows: PSI of every feature present in both snapshots."""
+    rows = []
+    for feature, now in sorted(current.items()):
+        before = previous.get(feature)
+        if before is None or before.kind != now.kind:
             continue
-        labelled = [
-            df.select(F.lit(side).alias("side"), *[label(c).alias(c) for c in names])
-            for side, df in (("now", current), ("before", previous))
-        ]
-        counts = _bin_counts(labelled[0].unionByName(labelled[1]), names)
-        parts.append(counts.withColumn("bin", F.col("bin").cast("string")))
-    if not parts:
-        return current.sparkSession.createDataFrame([], DRIFT_SCHEMA)
-    counts = reduce(DataFrame.unionByName, parts)
-    per_feature = Window.partitionBy("feature")
-    shares = counts.select(
-        "feature",
-        F.sum("n_now").over(per_feature).alias("customers"),
-        F.sum("n_before").over(per_feature).alias("previous_customers"),
-        F.greatest(F.col("n_now") / F.sum("n_now").over(per_feature), F.lit(EPSILON)).alias("p_now"),
-        F.greatest(F.col("n_before") / F.sum("n_before").over(per_feature), F.lit(EPSILON)).alias("p_before"),
-    )
-    psi = shares.groupBy("feature").agg(
-        F.sum((F.col("p_now") - F.col("p_before")) * F.ln(F.col("p_now") / F.col("p_before"))).alias("psi"),
-        F.count(F.lit(1)).cast("int").alias("bins"),
-        F.max("customers").alias("customers"),
-        F.max("previous_customers").alias("previous_customers"),
-    )
-    return psi.select(
-        F.lit(as_of).alias("as_of"),
-        F.lit(previous_as_of).alias("previous_as_of"),
-        "feature",
-        "psi",
-        "bins",
-        "customers",
-        "previous_customers",
-        (F.col("psi") > threshold).alias("large"),
-    )
+        edges = decile_edges(before, bins) if now.kind == NUMERIC_KIND else None
+        binned_now, binned_before = _binned(now, edges), _binned(before, edges)
+        value = psi(binned_now, binned_before)
+        rows.append(
+            (
+                as_of,
+                previous_as_of,
+                feature,
+                value,
+                len(set(binned_now) | set(binned_before)),
+                now.customers,
+                before.customers,
+                value > threshold,
+            )
+        )
+    return rows

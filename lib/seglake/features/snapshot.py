@@ -32,6 +32,8 @@ from seglake.features.spec import (
     treatment_docs,
 )
 
+# The statistics entry holding the snapshot's row count.
+CUSTOMERS = "customers"
 EVENT_COLUMNS = ("customer_id", "ts", "is_bot", "event_type", "category", "price", "quantity", "os_name")
 # The silver columns the features read (silver tables carry more).
 INPUT_SCHEMAS = {
@@ -109,9 +111,10 @@ def _types(df: DataFrame) -> dict[str, T.DataType]:
 
 
 def statistics(base: DataFrame, cfg: FeaturesConfig) -> dict[str, object]:
-    """Population figures (RFM quintile edges, medians, caps): one small aggregate row."""
+    """Population figures (customers, RFM quintile edges, medians, caps): one small
+    aggregate row."""
     check_treatments(cfg, _types(rfm.with_rfm_scores(base, {k: None for k in rfm.score_statistics()})))
-    wanted = {**rfm.score_statistics(), **treatment_statistics(cfg.treatments)}
+    wanted = {CUSTOMERS: F.count(F.lit(1)), **rfm.score_statistics(), **treatment_statistics(cfg.treatments)}
     row = base.agg(*[c.alias(name) for name, c in wanted.items()]).first()
     return row.asDict() if row else {}
 
