@@ -232,6 +232,11 @@ class Catalog:
         metrics = self.delta(spark, t).history(1).select("operationMetrics").first()[0] or {}
         return int(metrics.get("numOutputRows", 0))
 
+    def version(self, spark: SparkSession, t: Table) -> tuple[str, int]:
+        """The table's id and latest version (what a streaming read of it checkpoints)."""
+        table = self.delta(spark, t)
+        return table.detail().select("id").first()[0], table.history(1).select("version").first()[0]
+
     # -- writes -------------------------------------------------------------------
     def append(self, df: DataFrame, t: Table, txn: tuple[str, int] | None = None) -> None:
         """Append; with `txn` = (writer id, batch number) Delta skips the append when that

@@ -36,16 +36,15 @@ def split_quarantine(df: DataFrame, source: str, raw: Column) -> tuple[DataFrame
     return good, bad
 
 
-def split_duplicates(
-    valid: DataFrame, source: str, keys: Sequence[str], stored: DataFrame | None
-) -> tuple[DataFrame, DataFrame]:
-    """(first copies not stored yet, duplicate rows) for a batch of valid rows.
+def mark_duplicates(
+    valid: DataFrame, keys: Sequence[str], stored: DataFrame | None, small_batch: bool = False
+) -> DataFrame:
+    """`valid` with `_kept`: the record id of the copy of the row's key that silver keeps
+    (see `split_marked`), and `_stored_record`: that id when it is already stored.
 
     The first received copy of a key wins; copies of a key already in the silver table
-    `stored` are duplicates of the stored record. A row whose own record id is already
-    stored was applied by an earlier attempt at this batch: it is neither new nor a
-    duplicate, so replaying a batch after a crash adds nothing twice.
-    Duplicate rows carry the record id they are a copy of."""
+    `stored` are duplicates of the stored record. With `small_batch` the batch's keys are
+    broadcast to pick the stored rows, so the stored table is read, not shuffled."""
     everything = (
         Window.partitionBy(*keys)
         .orderBy(*FIRST_RECEIVED)
@@ -54,19 +53,37 @@ def split_duplicates(
     ranked = valid.withColumn("_first_in_batch", F.first("_record_id").over(everything))
     if stored is not None:
         known = stored.select(*keys, F.col("_record_id").alias("_stored_record"))
+        if small_batch:
+            known = known.join(F.broadcast(valid.select(*keys).distinct()), list(keys), "left_semi")
         ranked = ranked.join(known, on=list(keys), how="left")
     else:
         ranked = ranked.withColumn("_stored_record", F.lit(None).cast("string"))
-    kept = F.coalesce("_stored_record", "_first_in_batch")
-    fresh = ranked.where(F.col("_stored_record").isNull() & (F.col("_record_id") == kept))
-    duplicates = ranked.where(F.col("_record_id") != kept).select(
+    return ranked.withColumn("_kept", F.coalesce("_stored_record", "_first_in_batch")).drop("_first_in_batch")
+
+
+# Over a frame from `mark_duplicates`: a row to insert, and a copy of a kept record. A row
+# whose own record id is already stored was applied by an earlier attempt at this batch:
+# it is neither, so replaying a batch after a crash adds nothing twice.
+def is_fresh() -> Column:
+    return F.col("_stored_record").isNull() & (F.col("_record_id") == F.col("_kept"))
+
+
+def is_duplicate() -> Column:
+    return F.col("_record_id") != F.col("_kept")
+
+
+def split_marked(marked: DataFrame, source: str, keys: Sequence[str]) -> tuple[DataFrame, DataFrame]:
+    """(first copies not stored yet, duplicate rows) of a frame from `mark_duplicates`.
+    Duplicate rows carry the record id they are a copy of."""
+    fresh = marked.where(is_fresh()).drop("_kept", "_stored_record")
+    duplicates = marked.where(is_duplicate()).select(
         F.lit(source).alias("source"),
         F.col("_record_id").alias("record_id"),
         F.concat_ws("|", *[F.col(k).cast("string") for k in keys]).alias("key"),
-        kept.alias("duplicate_of"),
+        F.col("_kept").alias("duplicate_of"),
         F.col("_source_file").alias("source_file"),
     )
-    return fresh.drop("_first_in_batch", "_stored_record"), duplicates
+    return fresh, duplicates
 
 
 def keep_first(df: DataFrame, key: str, order: Sequence[str | Column]) -> DataFrame:

@@ -16,8 +16,10 @@ ends in exactly one of silver, silver.quarantine (with reasons) or silver.duplic
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
@@ -49,7 +51,14 @@ from seglake.errors import ConfigError
 from seglake.ingest import events as ev
 from seglake.ingest import rules as rules_mod
 from seglake.ingest import sources as src
-from seglake.ingest.quality import WORKING_COLUMNS, split_duplicates, split_quarantine
+from seglake.ingest.quality import (
+    WORKING_COLUMNS,
+    is_duplicate,
+    is_fresh,
+    mark_duplicates,
+    split_marked,
+    split_quarantine,
+)
 from seglake.ingest.silver_events import apply_events, apply_session_changes, changed_dates
 from seglake.runs import RunContext
 
@@ -65,6 +74,9 @@ SILVER_TABLES = (
     SILVER_QUARANTINE, SILVER_DUPLICATES, SILVER_CHANGED_DATES,
 )  # fmt: skip
 ONE_BATCH_FILES = 1_000_000_000
+# Up to this many bronze rows, a batch's keys are broadcast to probe the silver tables
+# (a few MB of ids); a larger backlog joins by shuffling instead.
+BROADCAST_MAX_ROWS = 1_000_000
 
 
 @dataclass
@@ -143,14 +155,14 @@ def build_silver(
             acc.sessions_rebuilt += apply_session_changes(spark, catalog, changes)
 
         checkpoint = catalog.checkpoint(_stream_name("sessions"))
-        _run_available_now(spark, catalog.path(SILVER_EVENTS), checkpoint, rebuild, change_feed=True)
+        _run_available_now(spark, catalog, SILVER_EVENTS, checkpoint, rebuild, change_feed=True)
 
     for name, (bronze, *_) in SOURCES.items():
         process = _batch_processor(spark, cfg, catalog, run, name, rules[name], acc)
         if name == "events":
             # The events stage reads session starts: finish what a killed run left undone first.
             update_sessions()
-        _run_available_now(spark, catalog.path(bronze), catalog.checkpoint(_stream_name(name)), process)
+        _run_available_now(spark, catalog, bronze, catalog.checkpoint(_stream_name(name)), process)
     update_sessions()
     outcomes = [
         rules_mod.RuleOutcome(rule, acc.violations[(name, rule.name)]) for name in SOURCES for rule in rules[name]
@@ -164,14 +176,17 @@ def _stream_name(source: str) -> str:
 
 def _run_available_now(
     spark: SparkSession,
-    path: str,
+    catalog: Catalog,
+    t: Table,
     checkpoint: str,
     process: Callable[[DataFrame, int], None],
     change_feed: bool = False,
 ) -> None:
-    """Process what the Delta table at `path` gained since `checkpoint`, batch by batch,
-    then stop. A seglake error raised inside a batch (a failed quality rule) is raised
-    here as itself, not as Spark's wrapper around it."""
+    """Process what the Delta table `t` gained since `checkpoint`, batch by batch, then
+    stop (without starting a query when it gained nothing). A seglake error raised inside
+    a batch (a failed quality rule) is raised here as itself, not as Spark's wrapper."""
+    if _caught_up(spark, catalog, t, checkpoint):
+        return
     raised: list[BaseException] = []
 
     def guarded(df: DataFrame, batch_id: int) -> None:
@@ -186,7 +201,7 @@ def _run_available_now(
     if change_feed:
         reader = reader.option("readChangeFeed", "true")
     query = (
-        reader.load(path)
+        reader.load(catalog.path(t))
         .writeStream.foreachBatch(guarded)
         .option("checkpointLocation", checkpoint)
         .trigger(availableNow=True)
@@ -198,6 +213,32 @@ def _run_available_now(
         if raised:
             raise raised[-1] from None
         raise
+
+
+def _caught_up(spark: SparkSession, catalog: Catalog, t: Table, checkpoint: str) -> bool:
+    """True when the stream's last batch is committed and the Delta table has no version
+    after the one it ends at: starting the query would only find that out, more slowly.
+    Reads the checkpoint's last offset (Delta source format: the next version to read,
+    `index` -1 = from its start) and the table's id and latest version."""
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FS reaches every filesystem
+    hadoop_path = jvm.org.apache.hadoop.fs.Path
+    offsets = hadoop_path(f"{checkpoint}/offsets")
+    fs = offsets.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # noqa: SLF001
+    if not fs.exists(offsets):
+        return False
+    batches = [int(f.getPath().getName()) for f in fs.listStatus(offsets) if f.getPath().getName().isdigit()]
+    if not batches or not fs.exists(hadoop_path(f"{checkpoint}/commits/{max(batches)}")):
+        return False
+    stream = fs.open(hadoop_path(f"{checkpoint}/offsets/{max(batches)}"))
+    try:
+        last_line = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8").strip().splitlines()[-1]
+    finally:
+        stream.close()
+    offset = json.loads(last_line)
+    if offset.get("index") != -1 or offset.get("isStartingVersion") is not False:
+        return False
+    table_id, latest = catalog.version(spark, t)
+    return offset.get("reservoirId") == table_id and latest < offset.get("reservoirVersion", 0)
 
 
 def _batch_processor(
@@ -217,24 +258,36 @@ def _batch_processor(
         # holding all of history, and the sorts of deduplication and sessions need the
         # memory more than these caches do.
         parsed = _parse(bronze_batch, name, cfg).persist(StorageLevel.DISK_ONLY)
+        cached = [parsed]
         try:
             counts = acc.counts[name]
             counts.batches += 1
-            counts.bronze_rows += parsed.count()
+            batch_rows = parsed.count()
+            counts.bronze_rows += batch_rows
+            small_batch = batch_rows <= BROADCAST_MAX_ROWS
             if name == "events":
                 acc.drift.update({r["field"]: r["records"] for r in ev.unparsed_fields(parsed).collect()})
             good, structural_bad = split_quarantine(parsed, name, RAW[name]())
             typed = _type(good, name, cfg)
             rules_mod.check_rules(name, rules, typed.columns)
             checked = rules_mod.with_rule_violations(typed, rules, _references(spark, catalog, name, typed, rules))
+            if any(r.check == "exists_in" for r in rules):
+                # The reference joins run once, not once per use of the checked rows.
+                checked = checked.persist(StorageLevel.DISK_ONLY)
+                cached.append(checked)
             found = rules_mod.count_violations(checked, rules)
             rules_mod.raise_on_failures(name, found)
             acc.violations.update({(name, o.rule.name): o.violations for o in found})
             valid, rules_bad = _split_on_rules(checked, name, rules)
             stored = catalog.read(spark, silver) if catalog.exists(spark, silver) else None
-            fresh, duplicates = split_duplicates(_silver(valid), name, keys, stored)
-            # Materialised once: the MERGE below runs its source more than once.
-            fresh = fresh.localCheckpoint(storageLevel=StorageLevel.DISK_ONLY)
+            # Materialised once: the new rows are read several times (MERGE, stitching,
+            # sessions), and the duplicates come from the same ranking.
+            marked = mark_duplicates(_silver(valid), keys, stored, small_batch).localCheckpoint(
+                storageLevel=StorageLevel.DISK_ONLY
+            )
+            cached.append(marked)
+            fresh, duplicates = split_marked(marked, name, keys)
+            fresh_rows, duplicate_rows = marked.agg(F.count_if(is_fresh()), F.count_if(is_duplicate())).first()
             quarantine = structural_bad.unionByName(rules_bad).withColumn(
                 "quarantined_at", F.lit(run.started_at).cast("timestamp")
             )
@@ -242,37 +295,41 @@ def _batch_processor(
                 "removed_at", F.lit(run.started_at).cast("timestamp")
             )
             counts.quarantined_rows += _append_counted(catalog, quarantine, SILVER_QUARANTINE, (writer, batch_id))
-            counts.duplicates_removed += _append_counted(catalog, duplicates, SILVER_DUPLICATES, (writer, batch_id))
+            if duplicate_rows:
+                catalog.append(duplicates, SILVER_DUPLICATES, txn=(writer, batch_id))
+            counts.duplicates_removed += duplicate_rows
             if name == "events":
-                written = apply_events(spark, catalog, cfg.ingest, fresh, (writer, batch_id), run.run_id)
+                written = apply_events(spark, catalog, cfg.ingest, fresh, (writer, batch_id), run.run_id, small_batch)
                 counts.silver_rows += written.inserted
                 counts.changed_rows += written.updated
                 counts.late_rows += written.late
             else:
-                dates = fresh.groupBy(F.to_date(date_column).alias("date")).agg(F.count(F.lit(1)).alias("rows_added"))
-                catalog.append(
-                    changed_dates(dates, name, batch_id, run.run_id),
-                    SILVER_CHANGED_DATES,
-                    txn=(f"{writer}:changed_dates", batch_id),
-                )
-                catalog.insert_new(fresh, silver)
-                counts.silver_rows += fresh.count()
-            fresh.unpersist()
+                # Empty writes are skipped (each is a Delta commit), except the one creating a table.
+                if fresh_rows or not catalog.exists(spark, SILVER_CHANGED_DATES):
+                    dates = fresh.groupBy(F.to_date(date_column).alias("date")).agg(
+                        F.count(F.lit(1)).alias("rows_added")
+                    )
+                    catalog.append(
+                        changed_dates(dates, name, batch_id, run.run_id),
+                        SILVER_CHANGED_DATES,
+                        txn=(f"{writer}:changed_dates", batch_id),
+                    )
+                if fresh_rows or stored is None:
+                    catalog.insert_new(fresh, silver)
+                counts.silver_rows += fresh_rows
         finally:
-            parsed.unpersist()
+            for df in cached:
+                df.unpersist()
 
     return process
 
 
 def _append_counted(catalog: Catalog, df: DataFrame, t: Table, txn: tuple[str, int]) -> int:
-    df = df.persist(StorageLevel.DISK_ONLY)
-    try:
-        n = df.count()
-        if n:
-            catalog.append(df, t, txn=txn)
-        return n
-    finally:
-        df.unpersist()
+    """Append `df` (cheap to compute twice: its inputs are materialised) unless it is empty."""
+    n = df.count()
+    if n:
+        catalog.append(df, t, txn=txn)
+    return n
 
 
 def _parse(bronze: DataFrame, name: str, cfg: SeglakeConfig) -> DataFrame:
@@ -350,43 +407,67 @@ def _silver(df: DataFrame) -> DataFrame:
 def _measure(
     spark: SparkSession, catalog: Catalog, run: RunContext, acc: _Run, outcomes: list[rules_mod.RuleOutcome]
 ) -> SilverResult:
-    def count_by(t: Table, *cols: str | Column) -> dict[tuple, int]:
+    def count_by(t: Table, *cols: str) -> list[tuple]:
         if not catalog.exists(spark, t):
-            return {}
+            return []
         picked = catalog.read(spark, t).select(*cols)
-        grouped = picked.groupBy(*picked.columns).agg(F.count(F.lit(1)).alias("n")).collect()
-        return {tuple(r)[:-1]: r["n"] for r in grouped}  # a handful of rows: sources, reasons, dates
+        # a handful of rows: sources, combinations of reasons
+        return [tuple(r) for r in picked.groupBy(*cols).agg(F.count(F.lit(1))).collect()]
 
     def rows(t: Table) -> int:
         return catalog.read(spark, t).count() if catalog.exists(spark, t) else 0
 
-    quarantined = count_by(SILVER_QUARANTINE, "source")
-    duplicates = count_by(SILVER_DUPLICATES, "source")
-    by_reason = count_by(SILVER_QUARANTINE, "source", F.explode("reasons").alias("reason"))
+    def changed() -> list[str]:
+        if not catalog.exists(spark, SILVER_CHANGED_DATES):
+            return []
+        mine = catalog.read(spark, SILVER_CHANGED_DATES).where(F.col("run_id") == run.run_id)
+        return [r[0].isoformat() for r in mine.select("date").distinct().orderBy("date").collect()]
+
+    def bots() -> int:
+        return catalog.read(spark, SILVER_EVENTS).where("is_bot").count() if catalog.exists(spark, SILVER_EVENTS) else 0
+
+    counted = (
+        SILVER_SESSIONS,
+        SILVER_IDENTITY_MAP,
+        *(t for bronze, silver, *_ in SOURCES.values() for t in (bronze, silver)),
+    )
+    queries: dict[str, Callable[[], object]] = {
+        "quarantine": lambda: count_by(SILVER_QUARANTINE, "source", "reasons"),
+        "duplicates": lambda: count_by(SILVER_DUPLICATES, "source"),
+        "changed": changed,
+        "bots": bots,
+        **{t.qualified_name: (lambda t=t: rows(t)) for t in counted},
+    }
+    # A dozen small queries, each mostly Delta log reading and planning on the driver:
+    # run side by side, they overlap instead of adding up.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {name: pool.submit(query) for name, query in queries.items()}
+        got = {name: future.result() for name, future in futures.items()}
+    quarantined: Counter = Counter()
+    by_reason: Counter = Counter()
+    for source, reasons, n in got["quarantine"]:
+        quarantined[source] += n
+        by_reason.update({(source, reason): n for reason in reasons})
+    duplicates = {source: n for source, n in got["duplicates"]}
     counts = [
         SourceCounts(
             name,
-            rows(bronze),
-            rows(silver),
-            quarantined.get((name,), 0),
-            duplicates.get((name,), 0),
+            got[bronze.qualified_name],
+            got[silver.qualified_name],
+            quarantined[name],
+            duplicates.get(name, 0),
             acc.counts[name],
         )
         for name, (bronze, silver, *_) in SOURCES.items()
     ]
-    changed: list[str] = []
-    if catalog.exists(spark, SILVER_CHANGED_DATES):
-        mine = catalog.read(spark, SILVER_CHANGED_DATES).where(F.col("run_id") == run.run_id)
-        changed = [r[0].isoformat() for r in mine.select("date").distinct().orderBy("date").collect()]
-    events = catalog.read(spark, SILVER_EVENTS) if catalog.exists(spark, SILVER_EVENTS) else None
     return SilverResult(
         sources=counts,
         quarantine_by_reason={f"{s}:{r}": n for (s, r), n in sorted(by_reason.items())},
-        bot_events=events.where("is_bot").count() if events is not None else 0,
-        sessions=rows(SILVER_SESSIONS),
+        bot_events=got["bots"],
+        sessions=got[SILVER_SESSIONS.qualified_name],
         sessions_rebuilt=acc.sessions_rebuilt,
-        identity_links=rows(SILVER_IDENTITY_MAP),
+        identity_links=got[SILVER_IDENTITY_MAP.qualified_name],
         rule_outcomes=outcomes,
         unparsed_event_fields=dict(sorted(acc.drift.items())),
-        changed_dates=changed,
+        changed_dates=got["changed"],
     )

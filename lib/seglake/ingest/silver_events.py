@@ -6,12 +6,19 @@ A batch of new events can change rows already in silver:
 Only the visitors a batch touches are re-sessionised, and only from their last session
 that started before the batch's earliest event: `events.sessionize` gives the same
 sessions from any session start onwards as over the whole history. Rows whose customer,
-session or bot flag changed are updated in place (deletion vectors), new rows inserted,
-in one MERGE. The sessions stage then reads silver.events' change feed and rebuilds
-exactly the sessions whose events changed.
+session or bot flag changed are updated in place (deletion vectors, a MERGE that only
+updates), new rows appended. The sessions stage then reads silver.events' change feed and
+rebuilds exactly the sessions whose events changed.
+
+Stored events are probed with the batch's keys (message ids, visitors), broadcast while
+the batch is small, so an incremental run reads a few columns of silver.events instead of
+shuffling all of it.
 
 Every step is computed from the batch and the stored tables, so a batch replayed after a
-crash converges to the same tables instead of applying anything twice.
+crash converges to the same tables instead of applying anything twice: updates are
+written before the new rows (a replay after only the updates re-derives them unchanged
+from the same stored rows plus the same new events), and the append of new rows is
+tagged with the batch number.
 """
 
 from __future__ import annotations
@@ -31,6 +38,12 @@ from seglake.ingest import events as ev
 DISK = StorageLevel.DISK_ONLY
 # Columns a batch may change on a stored event.
 MUTABLE = ("customer_id", "visitor_key", "session_id", "is_bot")
+# What re-stitching, bot flags and sessions read of a stored event (besides MUTABLE);
+# only the MUTABLE columns of stored rows are written back.
+RESESSION_INPUT = (
+    "message_id", "anonymous_id", "user_id", "ts", "event_date", "user_agent",
+    "utm_source", "utm_medium", "utm_campaign",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -47,9 +60,11 @@ def apply_events(
     fresh: DataFrame,
     batch: tuple[str, int],
     run_id: str,
+    small_batch: bool = False,
 ) -> EventsWrite:
     """Stitch, bot-flag and sessionise `fresh` (new, deduplicated, typed events) together
-    with the stored events they affect, then write identity map, changed dates and events."""
+    with the stored events they affect, then write identity map, changed dates and events.
+    `small_batch`: the batch's keys are few enough to broadcast when probing silver."""
     stored = catalog.read(spark, SILVER_EVENTS) if catalog.exists(spark, SILVER_EVENTS) else None
     known_map = (
         catalog.read(spark, SILVER_IDENTITY_MAP)
@@ -73,7 +88,7 @@ def apply_events(
 
     scope = new_events
     if stored is not None:
-        scope = _with_affected_stored(spark, catalog, stored, new_events, touched_links, identity_map)
+        scope = _with_affected_stored(spark, catalog, stored, new_events, touched_links, identity_map, small_batch)
     rows = ev.sessionize(ev.flag_bots(scope, cfg), cfg.session_gap_minutes)
     if stored is not None:
         changed = reduce(Column.__or__, [~F.col(c).eqNullSafe(F.col(f"_was_{c}")) for c in MUTABLE])
@@ -90,14 +105,25 @@ def apply_events(
         .localCheckpoint(storageLevel=DISK)
     )
     totals = dates.agg(F.sum("rows_added"), F.sum("rows_changed"), F.sum("late_rows")).first()
-    catalog.append(
-        changed_dates(dates, "events", batch[1], run_id),
-        SILVER_CHANGED_DATES,
-        txn=(f"{batch[0]}:changed_dates", batch[1]),
-    )
-    catalog.upsert(touched_links, SILVER_IDENTITY_MAP)
-    _merge_events(spark, catalog, writes.drop("_is_new", *[f"_was_{c}" for c in MUTABLE]))
-    return EventsWrite(int(totals[0] or 0), int(totals[1] or 0), int(totals[2] or 0))
+    inserted, updated, late = (int(x or 0) for x in totals)
+    # Empty writes are skipped (each is a Delta commit), except the one creating a table.
+    if inserted or updated or not catalog.exists(spark, SILVER_CHANGED_DATES):
+        catalog.append(
+            changed_dates(dates, "events", batch[1], run_id),
+            SILVER_CHANGED_DATES,
+            txn=(f"{batch[0]}:changed_dates", batch[1]),
+        )
+    if touched_links.take(1) or not catalog.exists(spark, SILVER_IDENTITY_MAP):
+        catalog.upsert(touched_links, SILVER_IDENTITY_MAP)
+    if updated:
+        _update_events(spark, catalog, writes.where(~F.col("_is_new")).select("message_id", *MUTABLE))
+    new_rows = writes.where(F.col("_is_new")).drop("_is_new", *[f"_was_{c}" for c in MUTABLE])
+    if stored is not None:
+        new_rows = new_rows.select(*stored.columns)
+    if inserted or stored is None:
+        catalog.create(new_rows, SILVER_EVENTS)
+        catalog.append(new_rows, SILVER_EVENTS, txn=(f"{batch[0]}:events", batch[1]))
+    return EventsWrite(inserted, updated, late)
 
 
 def changed_dates(per_date: DataFrame, source: str, batch_id: int, run_id: str) -> DataFrame:
@@ -117,14 +143,22 @@ def _with_affected_stored(
     new_events: DataFrame,
     touched_links: DataFrame,
     identity_map: DataFrame,
+    small_batch: bool,
 ) -> DataFrame:
     """New events plus the stored events of every touched visitor from that visitor's
     last session start before the visitor's earliest change; stored rows keep their
-    current values as `_was_*` so changes can be told apart."""
+    current values as `_was_*` so changes can be told apart. Stored rows carry only the
+    columns re-sessionising reads."""
+    keys = F.broadcast if small_batch else (lambda df: df)
+    links = touched_links.select("anonymous_id", F.col("customer_id").alias("_linked"))
+    # Compared with the stored events themselves, not with the stored identity map: a
+    # batch replayed after a crash may find the map already written and the events not.
     relinked = (
         stored.where(F.col("user_id").isNull())
-        .join(touched_links.select("anonymous_id", F.col("customer_id").alias("_linked")), "anonymous_id")
+        .select("anonymous_id", "customer_id", "visitor_key", "ts")
+        .join(keys(links), "anonymous_id")
         .where(~F.col("customer_id").eqNullSafe(F.col("_linked")))
+        .localCheckpoint(storageLevel=DISK)  # used twice below; one scan of silver.events
     )
     touched = (
         new_events.select("visitor_key", "ts")
@@ -140,7 +174,11 @@ def _with_affected_stored(
     # start preceding the change are untouched, and a visitor with no session before the
     # change has no stored event before it either.
     if catalog.exists(spark, SILVER_SESSIONS):
-        starts = catalog.read(spark, SILVER_SESSIONS).select("visitor_key", "session_start")
+        starts = (
+            catalog.read(spark, SILVER_SESSIONS)
+            .select("visitor_key", "session_start")
+            .join(keys(touched.select("visitor_key")), "visitor_key", "left_semi")
+        )
         touched = (
             touched.join(starts, "visitor_key", "left")
             .groupBy("visitor_key", "_changed_from")
@@ -156,7 +194,8 @@ def _with_affected_stored(
     if earliest is not None:
         stored = stored.where(F.col("ts") >= F.lit(earliest))
     affected = (
-        stored.join(touched, "visitor_key")
+        stored.select(*RESESSION_INPUT, *MUTABLE)
+        .join(keys(touched), "visitor_key")
         .where(F.col("ts") >= F.col("_from"))
         .drop("_from")
         .select("*", *[F.col(c).alias(f"_was_{c}") for c in MUTABLE])
@@ -165,14 +204,13 @@ def _with_affected_stored(
     return restitched.unionByName(new_events, allowMissingColumns=True)
 
 
-def _merge_events(spark: SparkSession, catalog: Catalog, writes: DataFrame) -> None:
-    catalog.create(writes, SILVER_EVENTS)
+def _update_events(spark: SparkSession, catalog: Catalog, changes: DataFrame) -> None:
+    """Set the MUTABLE columns of stored events (`changes`: message_id + MUTABLE)."""
     (
         catalog.delta(spark, SILVER_EVENTS)
         .alias("t")
-        .merge(writes.alias("s"), "t.message_id = s.message_id")
+        .merge(changes.alias("s"), "t.message_id = s.message_id")
         .whenMatchedUpdate(set={c: f"s.{c}" for c in MUTABLE})
-        .whenNotMatchedInsertAll()
         .execute()
     )
 
