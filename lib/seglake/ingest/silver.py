@@ -314,8 +314,12 @@ def _batch_processor(
                         SILVER_CHANGED_DATES,
                         txn=(f"{writer}:changed_dates", batch_id),
                     )
-                if fresh_rows or stored is None:
-                    catalog.insert_new(fresh, silver)
+                # The new rows' keys are not stored (see mark_duplicates): an append tagged
+                # with the batch number is exactly once, without a MERGE's read of the keys.
+                catalog.create(fresh, silver)
+                if fresh_rows:
+                    rows = fresh.select(*stored.columns) if stored is not None else fresh
+                    catalog.append(rows, silver, txn=(f"{writer}:rows", batch_id))
                 counts.silver_rows += fresh_rows
         finally:
             for df in cached:
