@@ -8,7 +8,8 @@ its event, order and review files and ingest them to bronze. Each round then
   1. restores silver (tables and checkpoints) to its state before the batch,
   2. times `build_silver` merging the batch (incremental),
   3. times `build_silver(full_refresh=True)` over all of bronze (the rebuild),
-and checks that both end with the same row counts. Rounds alternate which case runs
+and checks that both end with the same row counts. After the incremental run it also
+times a run with nothing new (the fixed cost of a run). Rounds alternate which case runs
 first; the median round's ratio decides (timing on shared machines is noisy).
 
 Usage: .venv/bin/python benchmarks/bench_silver.py --events 2000000
@@ -121,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             result = build_silver(spark, cfg, catalog, RunContext.start(), full_refresh=case == "full")
             seconds[case], cpu_seconds[case] = time.monotonic() - t, cpu() - c
             rows[case] = silver_rows(spark, catalog)
+            if case == "incremental":
+                t = time.monotonic()
+                build_silver(spark, cfg, catalog, RunContext.start())
+                seconds["no-op"] = time.monotonic() - t
+                print(f"round {i + 1} no-op       {seconds['no-op']:7.1f}s wall (a run with nothing new)")
             events = next(s for s in result.sources if s.source == "events")
             print(
                 f"round {i + 1} {case:<11} {seconds[case]:7.1f}s wall {cpu_seconds[case]:7.1f}s cpu; "
@@ -152,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": rounds,
         "median_ratio": ratio,
         "median_cpu_ratio": statistics.median(r["cpu_ratio"] for r in rounds),
+        "median_no_op_seconds": statistics.median(r["seconds"]["no-op"] for r in rounds),
         "target_max_ratio": TARGET_RATIO,
         "passed": ratio <= TARGET_RATIO,
         "silver_events_rows": catalog.read(spark, SILVER_EVENTS).count(),

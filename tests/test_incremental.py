@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQueryListener
 
 from seglake.catalog import (
     SILVER_CHANGED_DATES,
@@ -29,6 +30,34 @@ from landing import event, profile, small_landing, write_events, write_orders, w
 COMPARED = tuple(t for t in SILVER_TABLES if t is not SILVER_CHANGED_DATES)
 # Written by the run, not derived from the data.
 RUN_COLUMNS = ("quarantined_at", "removed_at", "run_id")
+
+
+class QueryStarts(StreamingQueryListener):
+    """Counts the streaming queries started while it is registered."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    def onQueryStarted(self, event) -> None:  # noqa: N802 - Spark's listener interface
+        self.started += 1
+
+    def onQueryProgress(self, event) -> None:  # noqa: N802
+        pass
+
+    def onQueryIdle(self, event) -> None:  # noqa: N802
+        pass
+
+    def onQueryTerminated(self, event) -> None:  # noqa: N802
+        pass
+
+
+def build_counting_queries(spark, cfg, catalog: Catalog, run: RunContext):
+    starts = QueryStarts()
+    spark.streams.addListener(starts)
+    try:
+        return build_silver(spark, cfg, catalog, run), starts.started
+    finally:
+        spark.streams.removeListener(starts)
 
 
 def snapshot(spark, catalog: Catalog) -> dict[str, list[tuple]]:
@@ -88,22 +117,22 @@ def two_batches(spark, tmp_path_factory):
     write_profiles(landing, "crm-1.csv", [profile("C1", consent_profiling="false", updated_at="2025-03-10T00:00:00Z")])
     second = RunContext("run-2", datetime(2025, 6, 2))
     ingest_bronze(spark, cfg, catalog, second)
-    result = build_silver(spark, cfg, catalog, second)
+    result, queries = build_counting_queries(spark, cfg, catalog, second)
     incremental = snapshot(spark, catalog)
     build_silver(spark, cfg, catalog, RunContext("run-3", datetime(2025, 6, 3)), full_refresh=True)
     rebuilt = snapshot(spark, catalog)
-    return catalog, after_first, result, incremental, rebuilt
+    return catalog, after_first, result, incremental, rebuilt, queries
 
 
 def test_incremental_run_equals_a_full_rebuild(two_batches) -> None:
-    _, after_first, _, incremental, rebuilt = two_batches
+    _, after_first, _, incremental, rebuilt, _ = two_batches
     for name in incremental:
         assert incremental[name] == rebuilt[name], name
     assert incremental != after_first
 
 
 def test_the_batch_changed_only_what_it_had_to(two_batches) -> None:
-    _, _, result, _, _ = two_batches
+    _, _, result, _, _, _ = two_batches
     events = next(s for s in result.sources if s.source == "events")
     assert events.this_run.bronze_rows == 4
     assert events.this_run.silver_rows == 3  # n1, n2, p3
@@ -139,6 +168,14 @@ def test_a_run_with_no_new_bronze_changes_nothing(spark, two_batches) -> None:
     catalog = two_batches[0]
     before = snapshot(spark, catalog)
     cfg = make_config(Path(catalog.lake_root).parent)
-    result = build_silver(spark, cfg, catalog, RunContext("run-4", datetime(2025, 6, 4)))
+    result, queries = build_counting_queries(spark, cfg, catalog, RunContext("run-4", datetime(2025, 6, 4)))
     assert snapshot(spark, catalog) == before
     assert all(s.this_run.bronze_rows == 0 for s in result.sources)
+    # Nothing moved in bronze or silver.events: not one streaming query is started.
+    assert queries == 0
+
+
+def test_only_streams_with_new_input_are_started(two_batches) -> None:
+    # The second batch brought events, orders and a CRM file but no reviews; the sessions
+    # query runs once, after the events (it was caught up before them).
+    assert two_batches[5] == 4

@@ -68,8 +68,9 @@ def parse_events(bronze: DataFrame) -> DataFrame:
     return bronze.select("_raw", "_record_id", "_source_file", "_run_id", "_ingested_at", parsed.alias("e"))
 
 
-def unparsed_fields(parsed: DataFrame) -> DataFrame:
-    """(field, records): how many events carry each field seglake does not know."""
+def unparsed_fields(parsed: DataFrame, with_total: bool = False) -> DataFrame:
+    """(field, records): how many events carry each field seglake does not know. With
+    `with_total`, a row with a null field counts all events (one pass for both)."""
 
     def keys(json: Column) -> Column:
         return F.coalesce(F.json_object_keys(json), F.array().cast("array<string>"))
@@ -77,6 +78,8 @@ def unparsed_fields(parsed: DataFrame) -> DataFrame:
     top = F.array_except(keys(F.col("_raw")), F.array(*map(F.lit, KNOWN_TOP_FIELDS)))
     context = F.array_except(keys(F.get_json_object("_raw", "$.context")), F.array(*map(F.lit, KNOWN_CONTEXT_FIELDS)))
     unknown = F.concat(top, F.transform(context, lambda k: F.concat(F.lit("context."), k)))
+    if with_total:
+        unknown = F.concat(unknown, F.array(F.lit(None).cast("string")))
     return parsed.select(F.explode(unknown).alias("field")).groupBy("field").agg(F.count(F.lit(1)).alias("records"))
 
 

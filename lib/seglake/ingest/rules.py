@@ -107,14 +107,31 @@ def with_rule_violations(df: DataFrame, rules: list[QualityRule], references: Ma
     return out.drop(*[_hit_column(r) for r in rules if r.check == "exists_in"])
 
 
+@dataclass(frozen=True)
+class Tally:
+    outcomes: list[RuleOutcome]
+    rows: int
+    # rows breaking at least one rule whose action is quarantine
+    quarantined: int
+
+
+def tally(df: DataFrame, rules: list[QualityRule]) -> Tally:
+    """Rows, rows breaking each rule and rows to quarantine, in one aggregation over a
+    frame from `with_rule_violations`."""
+    names = quarantine_rules(rules)
+    to_quarantine = F.array(*map(F.lit, names)) if names else F.array().cast("array<string>")
+    row = df.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count_if(F.size(F.array_intersect(VIOLATIONS, to_quarantine)) > 0).alias("quarantined"),
+        *[F.count_if(F.array_contains(VIOLATIONS, r.name)).alias(f"n{i}") for i, r in enumerate(rules)],
+    ).first()
+    outcomes = [RuleOutcome(r, int(row[f"n{i}"] or 0)) for i, r in enumerate(rules)]
+    return Tally(outcomes, int(row["rows"]), int(row["quarantined"] or 0))
+
+
 def count_violations(df: DataFrame, rules: list[QualityRule]) -> list[RuleOutcome]:
     """Rows breaking each rule, in one aggregation over a frame from `with_rule_violations`."""
-    if not rules:
-        return []
-    row = df.agg(
-        *[F.sum(F.array_contains(VIOLATIONS, r.name).cast("int")).alias(f"n{i}") for i, r in enumerate(rules)]
-    ).first()
-    return [RuleOutcome(r, int(row[f"n{i}"] or 0)) for i, r in enumerate(rules)]
+    return tally(df, rules).outcomes if rules else []
 
 
 def raise_on_failures(source: str, outcomes: list[RuleOutcome]) -> None:

@@ -262,11 +262,15 @@ def _batch_processor(
         try:
             counts = acc.counts[name]
             counts.batches += 1
-            batch_rows = parsed.count()
+            if name == "events":
+                # Rows and schema drift in one pass (the null field counts every row).
+                drift = {r["field"]: r["records"] for r in ev.unparsed_fields(parsed, with_total=True).collect()}
+                batch_rows = drift.pop(None, 0)
+                acc.drift.update(drift)
+            else:
+                batch_rows = parsed.count()
             counts.bronze_rows += batch_rows
             small_batch = batch_rows <= BROADCAST_MAX_ROWS
-            if name == "events":
-                acc.drift.update({r["field"]: r["records"] for r in ev.unparsed_fields(parsed).collect()})
             good, structural_bad = split_quarantine(parsed, name, RAW[name]())
             typed = _type(good, name, cfg)
             rules_mod.check_rules(name, rules, typed.columns)
@@ -275,7 +279,8 @@ def _batch_processor(
                 # The reference joins run once, not once per use of the checked rows.
                 checked = checked.persist(StorageLevel.DISK_ONLY)
                 cached.append(checked)
-            found = rules_mod.count_violations(checked, rules)
+            tally = rules_mod.tally(checked, rules)
+            found = tally.outcomes
             rules_mod.raise_on_failures(name, found)
             acc.violations.update({(name, o.rule.name): o.violations for o in found})
             valid, rules_bad = _split_on_rules(checked, name, rules)
@@ -294,7 +299,11 @@ def _batch_processor(
             duplicates = duplicates.withColumn("run_id", F.lit(run.run_id)).withColumn(
                 "removed_at", F.lit(run.started_at).cast("timestamp")
             )
-            counts.quarantined_rows += _append_counted(catalog, quarantine, SILVER_QUARANTINE, (writer, batch_id))
+            # Rows failing the structural checks, plus rows breaking a quarantine rule.
+            quarantined_rows = batch_rows - tally.rows + tally.quarantined
+            if quarantined_rows:
+                catalog.append(quarantine, SILVER_QUARANTINE, txn=(writer, batch_id))
+            counts.quarantined_rows += quarantined_rows
             if duplicate_rows:
                 catalog.append(duplicates, SILVER_DUPLICATES, txn=(writer, batch_id))
             counts.duplicates_removed += duplicate_rows
@@ -326,14 +335,6 @@ def _batch_processor(
                 df.unpersist()
 
     return process
-
-
-def _append_counted(catalog: Catalog, df: DataFrame, t: Table, txn: tuple[str, int]) -> int:
-    """Append `df` (cheap to compute twice: its inputs are materialised) unless it is empty."""
-    n = df.count()
-    if n:
-        catalog.append(df, t, txn=txn)
-    return n
 
 
 def _parse(bronze: DataFrame, name: str, cfg: SeglakeConfig) -> DataFrame:
