@@ -14,6 +14,7 @@ from seglake.features.common import (
     argmax_label,
     between_days_ago,
     count_if,
+    label_index,
     ratio,
     since,
     slug,
@@ -86,17 +87,19 @@ def session_aggregation(as_of: date, cfg: FeaturesConfig) -> Aggregation:
 def event_aggregation(cfg: FeaturesConfig) -> Aggregation:
     """Category affinity from product views and cart adds in the profile window (the
     events passed in are already limited to it)."""
-    kind, category = F.col("event_type"), F.col("category")
-    view, cart = kind == "product_view", kind == "cart_add"
-    value = F.col("price") * F.coalesce(F.col("quantity"), F.lit(1))
-    aggs: list[Column] = [count_if(view).alias("_views_all"), sum_if(cart, value).alias("_cart_value_all")]
+    kind = F.col("event_type")
+    category = F.coalesce(label_index(F.col("category"), cfg.categories), F.lit(0))
+    prepared = [
+        F.when(kind == "product_view", category).alias("_viewed_category"),
+        F.when(kind == "cart_add", category).alias("_carted_category"),
+        F.when(kind == "cart_add", F.col("price") * F.coalesce(F.col("quantity"), F.lit(1))).alias("_cart_value"),
+    ]
+    viewed, carted, value = F.col("_viewed_category"), F.col("_carted_category"), F.col("_cart_value")
+    aggs: list[Column] = [F.count(viewed).alias("_views_all"), F.sum(value).alias("_cart_value_all")]
     derived: list[Column] = []
-    for name in cfg.categories:
+    for i, name in enumerate(cfg.categories, start=1):
         c = slug(name)
-        aggs += [
-            count_if(view & (category == name)).alias(f"_views_{c}"),
-            sum_if(cart & (category == name), value).alias(f"_cart_value_{c}"),
-        ]
+        aggs += [count_if(viewed == i).alias(f"_views_{c}"), sum_if(carted == i, value).alias(f"_cart_value_{c}")]
         derived += [
             ratio(F.col(f"_views_{c}"), F.col("_views_all")).alias(f"category_view_share_{c}"),
             ratio(F.coalesce(F.col(f"_cart_value_{c}"), F.lit(0.0)), F.col("_cart_value_all")).alias(
@@ -106,4 +109,4 @@ def event_aggregation(cfg: FeaturesConfig) -> Aggregation:
     derived.append(
         argmax_label([(name, F.col(f"_views_{slug(name)}")) for name in cfg.categories]).alias("top_category")
     )
-    return Aggregation(aggs, derived)
+    return Aggregation(aggs, derived, prepared=prepared)

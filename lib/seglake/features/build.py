@@ -25,7 +25,6 @@ from seglake.errors import ConfigError, InputError
 from seglake.features.context import region_reference
 from seglake.features.drift import (
     DRIFT_SCHEMA,
-    HISTOGRAM_SCHEMA,
     FeatureHistogram,
     collect_histograms,
     drift_features,
@@ -108,12 +107,16 @@ def _snapshot(as_of: date) -> str:
 def _store_histogram(
     spark: SparkSession, catalog: Catalog, snapshot: DataFrame, as_of: date, rate: float
 ) -> dict[str, FeatureHistogram]:
-    """Profile the snapshot once, keep the (small) histogram on the driver for the drift and
-    store it for the next snapshot's."""
-    rows = histogram(snapshot, drift_features(snapshot), rate).collect()
-    stored = spark.createDataFrame([(as_of, *r) for r in rows], HISTOGRAM_SCHEMA)
-    catalog.replace_where(stored, GOLD_FEATURE_HISTOGRAMS, _snapshot(as_of))
-    return collect_histograms(rows)
+    """Profile the snapshot once into gold.feature_histograms, and return the stored
+    (small) histogram for the drift."""
+    profiled = histogram(snapshot, drift_features(snapshot), rate).select(F.lit(as_of).alias("as_of"), "*")
+    catalog.replace_where(profiled, GOLD_FEATURE_HISTOGRAMS, _snapshot(as_of))
+    return _stored_histogram(spark, catalog, as_of)
+
+
+def _stored_histogram(spark: SparkSession, catalog: Catalog, as_of: date) -> dict[str, FeatureHistogram]:
+    stored = catalog.read(spark, GOLD_FEATURE_HISTOGRAMS).where(F.col("as_of") == F.lit(as_of))
+    return collect_histograms(stored.collect())
 
 
 def _histogram_of(
@@ -122,9 +125,9 @@ def _histogram_of(
     """A stored snapshot's histogram; profiled from the snapshot (and stored) when the
     snapshot predates histograms."""
     if catalog.exists(spark, GOLD_FEATURE_HISTOGRAMS):
-        rows = catalog.read(spark, GOLD_FEATURE_HISTOGRAMS).where(F.col("as_of") == F.lit(as_of)).collect()
-        if rows:
-            return collect_histograms(rows)
+        stored = _stored_histogram(spark, catalog, as_of)
+        if stored:
+            return stored
     snapshot = catalog.read(spark, GOLD_CUSTOMER_FEATURES).where(F.col("as_of") == F.lit(as_of))
     customers = snapshot.count()
     return _store_histogram(spark, catalog, snapshot, as_of, sample_rate(customers, cfg.drift.sample_customers))

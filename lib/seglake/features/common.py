@@ -20,12 +20,15 @@ class Aggregation:
     `aggs` are aggregate expressions over the source's rows; `derived` are computed from
     those aggregates (ratios, argmax); columns whose name starts with "_" are helpers and
     dropped afterwards. `counts` name outputs that are a true zero (not unknown) for a
-    customer without rows in the source.
+    customer without rows in the source. `prepared` are per-row columns computed once
+    before aggregating (e.g. a category's index), so many aggregates can test a small
+    integer instead of repeating a string comparison.
     """
 
     aggs: list[Column]
     derived: list[Column] = field(default_factory=list)
     counts: list[str] = field(default_factory=list)
+    prepared: list[Column] = field(default_factory=list)
 
 
 def midnight(d: date) -> datetime:
@@ -69,6 +72,12 @@ def argmax_label(counts: Sequence[tuple[str, Column]]) -> Column:
     ]
     best = F.greatest(*candidates) if len(candidates) > 1 else candidates[0]
     return F.when(best["n"] > 0, best["label"])
+
+
+def label_index(value: Column, labels: Sequence[str]) -> Column:
+    """1-based position of the value among the labels; 0 when it is none of them, null
+    when the value is null."""
+    return F.array_position(F.array(*[F.lit(x) for x in labels]), value).cast("int")
 
 
 def month_day(ts: Column) -> Column:

@@ -19,6 +19,7 @@ from seglake.features.common import (
     count_if,
     in_period,
     iso_weekday,
+    label_index,
     ratio,
     since,
     slug,
@@ -111,12 +112,12 @@ def session_aggregation(as_of: date, cfg: FeaturesConfig) -> Aggregation:
 
 def event_aggregation(cfg: FeaturesConfig) -> Aggregation:
     """Preferred operating system from events in the profile window."""
-    os_name = F.col("os_name")
-    known = [o.lower() for o in cfg.os_names]
-    aggs = [count_if(F.lower(os_name) == o.lower()).alias(f"_os_{slug(o)}") for o in cfg.os_names]
-    aggs.append(count_if(os_name.isNotNull() & ~F.lower(os_name).isin(*known)).alias("_os_other"))
+    os_index = label_index(F.lower(F.col("os_name")), [o.lower() for o in cfg.os_names])
+    index = F.col("_os_index")
+    aggs = [count_if(index == i).alias(f"_os_{slug(o)}") for i, o in enumerate(cfg.os_names, start=1)]
+    aggs.append(count_if(index == 0).alias("_os_other"))
     labels = [(o, F.col(f"_os_{slug(o)}")) for o in cfg.os_names] + [("other", F.col("_os_other"))]
-    return Aggregation(aggs, [argmax_label(labels).alias("preferred_os")])
+    return Aggregation(aggs, [argmax_label(labels).alias("preferred_os")], prepared=[os_index.alias("_os_index")])
 
 
 def order_aggregation(as_of: date, cfg: FeaturesConfig) -> Aggregation:

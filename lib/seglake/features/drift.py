@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
@@ -39,12 +40,13 @@ MISSING = "missing"
 RESOLUTION = 64
 # Sampling resolution: a customer is in a sample of rate r when hash mod SCALE < r * SCALE.
 SAMPLE_SCALE = 1_000_000
+_CODE_SPAN = 1 << 32
+_MISSING_BUCKET = _CODE_SPAN // 2 - 1
 NUMERIC_KIND, CATEGORICAL_KIND = "numeric", "categorical"
 DRIFT_SCHEMA = (
     "as_of date, previous_as_of date, feature string, psi double, bins int, "
     "customers long, previous_customers long, large boolean"
 )
-HISTOGRAM_SCHEMA = "as_of date, feature string, kind string, bucket long, value string, customers long"
 
 
 def drift_features(snapshot: DataFrame, exclude: tuple[str, ...] = ("customer_id", "as_of")) -> dict[str, str]:
@@ -68,37 +70,59 @@ def sample_rate(customers: int, sample_customers: int | None) -> float:
     return sample_customers / customers
 
 
-def _entry(index: int, column: str, kind: str) -> Column:
-    """(feature index, bucket, value) of one cell: a numeric value's log bucket, a
-    category's text, or MISSING."""
-    if kind == NUMERIC_KIND:
-        x = F.col(column).cast("double")
-        missing = x.isNull() | F.isnan(x)
-        bucket = F.when(~missing, F.round(F.signum(x) * F.log1p(F.abs(x)) * RESOLUTION).cast("long"))
-        value = F.when(missing, F.lit(MISSING))
-    else:
-        bucket = F.lit(None).cast("long")
-        value = F.coalesce(F.col(column).cast("string"), F.lit(MISSING))
-    return F.struct(F.lit(index).alias("i"), bucket.alias("bucket"), value.alias("value"))
+def _numeric_code(index: int, column: str) -> Column:
+    """Feature index and log bucket in one long (index * 2^32 + bucket + 2^31), so the
+    numeric features are counted by a hash aggregation on a single primitive key."""
+    x = F.col(column).cast("double")
+    bucket = F.round(F.signum(x) * F.log1p(F.abs(x)) * RESOLUTION).cast("long")
+    bucket = F.when(x.isNull() | F.isnan(x), F.lit(_MISSING_BUCKET)).otherwise(bucket)
+    return F.lit(index * _CODE_SPAN + _CODE_SPAN // 2) + bucket
 
 
 def histogram(snapshot: DataFrame, kinds: dict[str, str], rate: float = 1.0) -> DataFrame:
     """(feature, kind, bucket, value, customers) over the snapshot's customers, or over the
-    deterministic sample of them at `rate`. One pass: every row yields one entry per
-    feature, counted by a single hash aggregation."""
-    names = list(kinds)
+    deterministic sample of them at `rate`: numeric features have a bucket (value null, or
+    MISSING), categorical ones a value. One pass per kind, every row yielding one entry
+    per feature, counted by a single hash aggregation."""
     rows = snapshot
     if rate < 1.0:
         rows = rows.where(F.pmod(F.xxhash64("customer_id"), F.lit(SAMPLE_SCALE)) < F.lit(int(rate * SAMPLE_SCALE)))
-    entries = rows.select(F.explode(F.array(*[_entry(i, c, kinds[c]) for i, c in enumerate(names)])).alias("e"))
-    counts = entries.groupBy("e.i", "e.bucket", "e.value").agg(F.count(F.lit(1)).alias("customers"))
-    return counts.select(
-        F.element_at(F.array(*[F.lit(c) for c in names]), F.col("i") + 1).alias("feature"),
-        F.element_at(F.array(*[F.lit(kinds[c]) for c in names]), F.col("i") + 1).alias("kind"),
-        "bucket",
-        "value",
-        "customers",
-    )
+    numeric = [c for c, k in kinds.items() if k == NUMERIC_KIND]
+    categorical = [c for c, k in kinds.items() if k != NUMERIC_KIND]
+    parts = []
+    if numeric:
+        codes = rows.select(F.explode(F.array(*[_numeric_code(i, c) for i, c in enumerate(numeric)])).alias("code"))
+        counts = codes.groupBy("code").agg(F.count(F.lit(1)).alias("customers"))
+        bucket = F.col("code") % _CODE_SPAN - _CODE_SPAN // 2
+        parts.append(
+            counts.select(
+                _name((F.col("code") / _CODE_SPAN).cast("int"), numeric),
+                F.lit(NUMERIC_KIND).alias("kind"),
+                F.when(bucket != _MISSING_BUCKET, bucket).alias("bucket"),
+                F.when(bucket == _MISSING_BUCKET, F.lit(MISSING)).alias("value"),
+                "customers",
+            )
+        )
+    if categorical:
+        values = [
+            F.struct(F.lit(i).alias("i"), F.coalesce(F.col(c).cast("string"), F.lit(MISSING)).alias("value"))
+            for i, c in enumerate(categorical)
+        ]
+        counts = rows.select(F.inline(F.array(*values))).groupBy("i", "value").agg(F.count(F.lit(1)).alias("customers"))
+        parts.append(
+            counts.select(
+                _name(F.col("i"), categorical),
+                F.lit(CATEGORICAL_KIND).alias("kind"),
+                F.lit(None).cast("long").alias("bucket"),
+                "value",
+                "customers",
+            )
+        )
+    return reduce(DataFrame.unionByName, parts)
+
+
+def _name(index: Column, names: list[str]) -> Column:
+    return F.element_at(F.array(*[F.lit(c) for c in names]), index + 1).alias("feature")
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,9 @@ def _human(df: DataFrame) -> Column:
 
 
 def _aggregate(rows: DataFrame, parts: list[Aggregation]) -> DataFrame:
+    prepared = [c for p in parts for c in p.prepared]
+    if prepared:
+        rows = rows.select("*", *prepared)
     grouped = rows.groupBy("customer_id").agg(*[a for p in parts for a in p.aggs])
     out = grouped.select("*", *[d for p in parts for d in p.derived])
     return out.drop(*[c for c in out.columns if c.startswith("_")])
