@@ -285,8 +285,8 @@ def _batch_processor(
             acc.violations.update({(name, o.rule.name): o.violations for o in found})
             valid, rules_bad = _split_on_rules(checked, name, rules)
             stored = catalog.read(spark, silver) if catalog.exists(spark, silver) else None
-            # Materialised once: the new rows are read several times (MERGE, stitching,
-            # sessions), and the duplicates come from the same ranking.
+            # Materialised once: the new rows are read several times (counts, identity
+            # links, stitching, the write), and the duplicates come from the same ranking.
             marked = mark_duplicates(_silver(valid), keys, stored, small_batch).localCheckpoint(
                 storageLevel=StorageLevel.DISK_ONLY
             )
