@@ -65,16 +65,10 @@ def _human(df: DataFrame) -> Column:
     return F.col("customer_id").isNotNull() & ~F.coalesce(F.col("is_bot"), F.lit(False))
 
 
-def _aggregate(rows: DataFrame, parts: list[Aggregation], few_rows_per_customer: bool = False) -> DataFrame:
+def _aggregate(rows: DataFrame, parts: list[Aggregation]) -> DataFrame:
     prepared = [c for p in parts for c in p.prepared]
     if prepared:
         rows = rows.select("*", *prepared)
-    if few_rows_per_customer:
-        # A customer has a handful of sessions or orders spread over many files: a partial
-        # aggregation per file would barely merge rows and would ship one wide buffer (100+
-        # aggregates) per input row. Shuffling the narrow rows by customer first leaves a
-        # single aggregation with no exchange after it.
-        rows = rows.repartition("customer_id")
     grouped = rows.groupBy("customer_id").agg(*[a for p in parts for a in p.aggs])
     out = grouped.select("*", *[d for p in parts for d in p.derived])
     return out.drop(*[c for c in out.columns if c.startswith("_")])
@@ -94,8 +88,8 @@ def base_features(inputs: FeatureInputs, as_of: date, cfg: FeaturesConfig) -> Da
     session_parts = [behaviour.session_aggregation(as_of, cfg), context.session_aggregation(as_of, cfg)]
     event_parts = [behaviour.event_aggregation(cfg), context.event_aggregation(cfg)]
     per_source = [
-        _aggregate(orders, order_parts, few_rows_per_customer=True),
-        _aggregate(sessions, session_parts, few_rows_per_customer=True),
+        _aggregate(orders, order_parts),
+        _aggregate(sessions, session_parts),
         _aggregate(events, event_parts),
         context.with_geography(
             profile_features(profiles_as_of(inputs.profiles, as_of), as_of, cfg), inputs.regions
