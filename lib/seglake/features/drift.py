@@ -5,7 +5,7 @@ and PSI is computed from two stored histograms, so drift never re-reads a snapsh
 backfilled snapshot can refresh the drift of the one after it for free.
 
 - Numeric values are counted in fine logarithmic buckets (RESOLUTION per unit of
-  log1p|x|, i.e. values about 1.6% apart may share a bucket; small integers never do).
+  log1p|x|: values about 1.6% apart may share a bucket; integers up to 60 never do).
   At comparison time the previous snapshot's buckets are cut at its deciles (`bins`), and
   both histograms are summed into those bins.
 - Strings and booleans use their values as bins.
