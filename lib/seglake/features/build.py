@@ -169,5 +169,5 @@ def _write_drift(
         previous = _histogram_of(spark, cfg, catalog, previous_as_of)
     rows = population_stability(current, previous, cfg.drift.bins, cfg.drift.psi_threshold, as_of, previous_as_of)
     catalog.replace_where(spark.createDataFrame(rows, DRIFT_SCHEMA), GOLD_FEATURE_DRIFT, _snapshot(as_of))
-    large = sorted(((r[2], r[3]) for r in rows if r[7]), key=lambda fp: (-fp[1], fp[0]))
+    large = sorted(((r.feature, r.psi) for r in rows if r.large), key=lambda fp: (-fp[1], fp[0]))
     return DriftResult(previous_as_of, len(rows), large)

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from functools import reduce
+from typing import NamedTuple
 
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
@@ -47,6 +48,19 @@ DRIFT_SCHEMA = (
     "as_of date, previous_as_of date, feature string, psi double, bins int, "
     "customers long, previous_customers long, large boolean"
 )
+
+
+class DriftRow(NamedTuple):
+    """One gold.feature_drift row (the fields of DRIFT_SCHEMA, in its order)."""
+
+    as_of: date
+    previous_as_of: date
+    feature: str
+    psi: float
+    bins: int
+    customers: int
+    previous_customers: int
+    large: bool
 
 
 def drift_features(snapshot: DataFrame, exclude: tuple[str, ...] = ("customer_id", "as_of")) -> dict[str, str]:
@@ -189,8 +203,8 @@ def population_stability(
     threshold: float,
     as_of: date,
     previous_as_of: date,
-) -> list[tuple]:
-    """DRIFT_SCHEMA rows: PSI of every feature present in both snapshots."""
+) -> list[DriftRow]:
+    """PSI of every feature present in both snapshots."""
     rows = []
     for feature, now in sorted(current.items()):
         before = previous.get(feature)
@@ -199,16 +213,7 @@ def population_stability(
         edges = decile_edges(before, bins) if now.kind == NUMERIC_KIND else None
         binned_now, binned_before = _binned(now, edges), _binned(before, edges)
         value = psi(binned_now, binned_before)
-        rows.append(
-            (
-                as_of,
-                previous_as_of,
-                feature,
-                value,
-                len(set(binned_now) | set(binned_before)),
-                now.customers,
-                before.customers,
-                value > threshold,
-            )
-        )
+        seen = len(set(binned_now) | set(binned_before))
+        large = value > threshold
+        rows.append(DriftRow(as_of, previous_as_of, feature, value, seen, now.customers, before.customers, large))
     return rows
