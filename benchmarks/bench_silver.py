@@ -54,6 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/seglake-bench"))
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--reuse-history",
+        action="store_true",
+        help="reuse the silver history and the landed batch of an earlier run with the same --events "
+        "(setup, not measurement: it is restored before every case anyway)",
+    )
     args = parser.parse_args(argv)
     args.workdir = args.workdir.resolve()
     return args
@@ -77,6 +83,34 @@ def silver_rows(spark: SparkSession, catalog: Catalog) -> dict[str, int]:
     return {t.name: catalog.read(spark, t).count() for t in SILVER_TABLES if catalog.exists(spark, t)}
 
 
+def build_history(
+    spark: SparkSession, args: argparse.Namespace, history: Path, scratch: Path, generator: GeneratorConfig, batch: int
+) -> dict[str, int]:
+    """Build bronze and silver over a copy of the history, keep silver as it stands before
+    the batch (scratch/silver-before-batch), then land and ingest the next day's batch to
+    bronze. Returns the bronze rows the batch added per source."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    # A copy of the history, so the next-day files never leak into the shared cache.
+    own_landing = scratch / "landing"
+    shutil.copytree(history, own_landing)
+    lake = scratch / "lake"
+    cfg = bench_config(own_landing, lake)
+    catalog = Catalog(str(lake))
+    t = time.monotonic()
+    ingest_bronze(spark, cfg, catalog, RunContext.start())
+    build_silver(spark, cfg, catalog, RunContext.start())
+    print(f"history: bronze + silver built in {time.monotonic() - t:.0f}s; {silver_rows(spark, catalog)}")
+    before = scratch / "silver-before-batch"
+    shutil.copytree(lake, before)
+
+    land_next_day(spark, generator, own_landing, args.workdir, batch)
+    bronze_added = {r.source: r.rows_added for r in ingest_bronze(spark, cfg, catalog, RunContext.start())}
+    print(f"next day in bronze: {bronze_added}")
+    shutil.rmtree(before / "bronze")
+    shutil.copytree(lake / "bronze", before / "bronze")
+    return bronze_added
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workdir: Path = args.workdir
@@ -88,26 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     landing = prepare_landing(spark, workdir, generator)
     batch_events = int(args.events * args.batch_share)
 
-    shutil.rmtree(scratch, ignore_errors=True)
-    # A copy of the history, so the next-day files never leak into the shared cache.
-    own_landing = scratch / "landing"
-    shutil.copytree(landing.root, own_landing)
+    before = scratch / "silver-before-batch"
+    setup_record = scratch / "batch.json"
     lake = scratch / "lake"
+    own_landing = scratch / "landing"
     cfg: SeglakeConfig = bench_config(own_landing, lake)
     catalog = Catalog(str(lake))
-    t = time.monotonic()
-    ingest_bronze(spark, cfg, catalog, RunContext.start())
-    build_silver(spark, cfg, catalog, RunContext.start())
-    print(f"history: bronze + silver built in {time.monotonic() - t:.0f}s; {silver_rows(spark, catalog)}")
-    before = scratch / "silver-before-batch"
-    shutil.copytree(lake, before)
-
-    land_next_day(spark, generator, own_landing, workdir, batch_events)
-    bronze_added = {r.source: r.rows_added for r in ingest_bronze(spark, cfg, catalog, RunContext.start())}
-    print(f"next day in bronze: {bronze_added}")
-    shutil.rmtree(before / "bronze")
-    shutil.copytree(lake / "bronze", before / "bronze")
-
+    if args.reuse_history and setup_record.is_file():
+        bronze_added = json.loads(setup_record.read_text())
+        print(f"reusing the history and batch in {scratch}: {bronze_added}")
+    else:
+        bronze_added = build_history(spark, args, landing.root, scratch, generator, batch_events)
+        setup_record.write_text(json.dumps(bronze_added) + "\n")
     rounds = []
     for i in range(args.rounds):
         order = ["incremental", "full"] if i % 2 == 0 else ["full", "incremental"]

@@ -232,10 +232,19 @@ class Catalog:
         metrics = self.delta(spark, t).history(1).select("operationMetrics").first()[0] or {}
         return int(metrics.get("numOutputRows", 0))
 
-    def version(self, spark: SparkSession, t: Table) -> tuple[str, int]:
-        """The table's id and latest version (what a streaming read of it checkpoints)."""
-        table = self.delta(spark, t)
-        return table.detail().select("id").first()[0], table.history(1).select("version").first()[0]
+    def table_id(self, spark: SparkSession, t: Table) -> str:
+        """The table's Delta id (what a streaming read of it checkpoints), from the log
+        Delta keeps cached per path: no Spark job, unlike DeltaTable.detail()."""
+        log = spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(  # noqa: SLF001
+            spark._jsparkSession,  # noqa: SLF001
+            self.path(t),
+        )
+        return log.tableId()
+
+    def has_commit(self, spark: SparkSession, t: Table, version: int) -> bool:
+        """Whether version `version` of the table is committed (its log entry exists)."""
+        entry = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(f"{self.path(t)}/_delta_log/{version:020d}.json")  # noqa: SLF001
+        return entry.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(entry)  # noqa: SLF001
 
     # -- writes -------------------------------------------------------------------
     def append(self, df: DataFrame, t: Table, txn: tuple[str, int] | None = None) -> None:

@@ -219,7 +219,7 @@ def _caught_up(spark: SparkSession, catalog: Catalog, t: Table, checkpoint: str)
     """True when the stream's last batch is committed and the Delta table has no version
     after the one it ends at: starting the query would only find that out, more slowly.
     Reads the checkpoint's last offset (Delta source format: the next version to read,
-    `index` -1 = from its start) and the table's id and latest version."""
+    `index` -1 = from its start), the table's id and whether that version is committed."""
     jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FS reaches every filesystem
     hadoop_path = jvm.org.apache.hadoop.fs.Path
     offsets = hadoop_path(f"{checkpoint}/offsets")
@@ -237,8 +237,10 @@ def _caught_up(spark: SparkSession, catalog: Catalog, t: Table, checkpoint: str)
     offset = json.loads(last_line)
     if offset.get("index") != -1 or offset.get("isStartingVersion") is not False:
         return False
-    table_id, latest = catalog.version(spark, t)
-    return offset.get("reservoirId") == table_id and latest < offset.get("reservoirVersion", 0)
+    next_version = offset.get("reservoirVersion")
+    if not isinstance(next_version, int) or offset.get("reservoirId") != catalog.table_id(spark, t):
+        return False
+    return not catalog.has_commit(spark, t, next_version)
 
 
 def _batch_processor(
@@ -323,12 +325,14 @@ def _batch_processor(
                         SILVER_CHANGED_DATES,
                         txn=(f"{writer}:changed_dates", batch_id),
                     )
-                # The new rows' keys are not stored (see mark_duplicates): an append tagged
-                # with the batch number is exactly once, without a MERGE's read of the keys.
+                # A plain append is exactly once: fresh rows are those whose record is not
+                # stored yet (see mark_duplicates), so a batch replayed after a crash finds
+                # its rows stored and appends nothing. (A Delta txn tag would cost a
+                # reconstruction of the table's state per append.)
                 catalog.create(fresh, silver)
                 if fresh_rows:
                     rows = fresh.select(*stored.columns) if stored is not None else fresh
-                    catalog.append(rows, silver, txn=(f"{writer}:rows", batch_id))
+                    catalog.append(rows, silver)
                 counts.silver_rows += fresh_rows
         finally:
             for df in cached:
