@@ -111,6 +111,13 @@ def build_history(
     return bronze_added
 
 
+def restore(spark: SparkSession, before: Path, lake: Path) -> None:
+    """Put silver (tables and checkpoints) back to its state before the batch."""
+    shutil.rmtree(lake, ignore_errors=True)
+    shutil.copytree(before, lake)
+    spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()  # noqa: SLF001
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workdir: Path = args.workdir
@@ -131,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse_history and setup_record.is_file():
         bronze_added = json.loads(setup_record.read_text())
         print(f"reusing the history and batch in {scratch}: {bronze_added}")
+        # Building the history warms the JVM up (class loading, JIT, Delta's caches);
+        # without it the first timed run would pay for that alone. One untimed run instead.
+        restore(spark, before, lake)
+        build_silver(spark, cfg, catalog, RunContext.start())
     else:
         bronze_added = build_history(spark, args, landing.root, scratch, generator, batch_events)
         setup_record.write_text(json.dumps(bronze_added) + "\n")
@@ -141,9 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu_seconds: dict[str, float] = {}
         rows: dict[str, dict[str, int]] = {}
         for case in order:
-            shutil.rmtree(lake)
-            shutil.copytree(before, lake)
-            spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()  # noqa: SLF001
+            restore(spark, before, lake)
             t, c = time.monotonic(), cpu()
             result = build_silver(spark, cfg, catalog, RunContext.start(), full_refresh=case == "full")
             seconds[case], cpu_seconds[case] = time.monotonic() - t, cpu() - c

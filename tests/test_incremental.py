@@ -16,6 +16,7 @@ from seglake.catalog import (
     SILVER_EVENTS,
     SILVER_ORDERS,
     SILVER_PROFILES,
+    SILVER_QUARANTINE,
     SILVER_SESSIONS,
     Catalog,
 )
@@ -179,3 +180,34 @@ def test_only_streams_with_new_input_are_started(two_batches) -> None:
     # The second batch brought events, orders and a CRM file but no reviews; the sessions
     # query runs once, after the events (it was caught up before them).
     assert two_batches[5] == 4
+
+
+def test_a_batch_failing_half_way_is_replayed_without_repeating_its_writes(spark, tmp_path, monkeypatch) -> None:
+    """The events batch dies after its quarantine, duplicates and changed dates were
+    committed, before its new events are: the next run replays the batch, skips what it
+    finds committed under the batch's tags and ends with the tables of a full rebuild."""
+    small_landing(tmp_path)  # under tmp_path/landing, where make_config points
+    cfg = make_config(tmp_path)
+    catalog = Catalog(cfg.paths.lake)
+    ingest_bronze(spark, cfg, catalog, RunContext("run-1", datetime(2025, 6, 1)))
+    append = Catalog.append
+
+    def dies_before_new_events(self, df, t, once=None):
+        if t is SILVER_EVENTS:
+            raise RuntimeError("killed")
+        append(self, df, t, once)
+
+    monkeypatch.setattr(Catalog, "append", dies_before_new_events)
+    with pytest.raises(RuntimeError, match="killed"):
+        build_silver(spark, cfg, catalog, RunContext("run-1", datetime(2025, 6, 1)))
+    monkeypatch.undo()
+    quarantine = catalog.read(spark, SILVER_QUARANTINE)
+    assert quarantine.where("source = 'events'").count() == 5, "the events batch wrote its quarantine"
+
+    build_silver(spark, cfg, catalog, RunContext("run-2", datetime(2025, 6, 2)))
+    resumed = snapshot(spark, catalog)
+    dates = catalog.read(spark, SILVER_CHANGED_DATES).where("source = 'events'")
+    assert dates.count() == dates.select("date").distinct().count()  # one row per date, not two
+    build_silver(spark, cfg, catalog, RunContext("run-3", datetime(2025, 6, 3)), full_refresh=True)
+    assert resumed == snapshot(spark, catalog)
+    assert len(resumed["events"]) == 5

@@ -10,10 +10,24 @@ from typing import Literal
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from seglake.errors import InputError
 
 Layer = Literal["bronze", "silver", "gold"]
+
+
+@dataclass(frozen=True)
+class WriteOnce:
+    """Names a write that must land once although the streaming batch making it may run
+    again after a crash. `tag` is stored in the commit (Delta's userMetadata); `check`,
+    set when this attempt may repeat one that committed, makes the write look for the tag
+    in the table's history first and skip itself when it is there. (Delta's own
+    txnAppId/txnVersion does the same, but reconstructs the table's state on every write
+    to look the version up: about half a second per append, paid in every run.)"""
+
+    tag: str
+    check: bool
 
 
 @dataclass(frozen=True)
@@ -247,14 +261,16 @@ class Catalog:
         return entry.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(entry)  # noqa: SLF001
 
     # -- writes -------------------------------------------------------------------
-    def append(self, df: DataFrame, t: Table, txn: tuple[str, int] | None = None) -> None:
-        """Append; with `txn` = (writer id, batch number) Delta skips the append when that
-        writer already committed that batch, so a replayed streaming batch adds nothing."""
+    def append(self, df: DataFrame, t: Table, once: WriteOnce | None = None) -> None:
+        """Append; with `once`, an append already committed under its tag is not repeated."""
+        spark = df.sparkSession
+        if once is not None and once.check and self._committed(spark, t, once.tag):
+            return
         if t.properties:
             self.create(df, t)
         writer = self._writer(df, t, "append").option("mergeSchema", "true")
-        if txn is not None:
-            writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
+        if once is not None:
+            writer = writer.option("userMetadata", once.tag)
         writer.save(self.path(t))
         self._register(df.sparkSession, t)
 
@@ -304,6 +320,12 @@ class Catalog:
     def upsert(self, df: DataFrame, t: Table) -> None:
         """MERGE on the table's keys: update matches, insert the rest."""
         self._merge_on_keys(df, t, update_matches=True)
+
+    def _committed(self, spark: SparkSession, t: Table, tag: str) -> bool:
+        """Whether a commit of `t` carries `tag` (reads the commit log, not the data)."""
+        if not self.exists(spark, t):
+            return False
+        return not self.delta(spark, t).history().where(F.col("userMetadata") == tag).isEmpty()
 
     def _merge_on_keys(self, df: DataFrame, t: Table, update_matches: bool) -> None:
         self.create(df, t)

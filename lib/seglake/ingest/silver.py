@@ -3,10 +3,11 @@
 Each source is a Structured Streaming query over its bronze Delta table with
 `Trigger.AvailableNow`: a run processes the bronze rows added since the last run (all of
 them on the first run) and stops. The checkpoint under `<lake>/_checkpoints/` records
-which bronze versions are done; a batch is written with idempotent steps (appends tagged
-with the batch number, MERGEs keyed on record ids), so a run killed mid-batch is simply
-finished by the next one. A replayed landing file is already in bronze, and a re-sent
-record is a duplicate of the silver row with its key: neither changes silver.
+which bronze versions are done; a batch is written with idempotent steps (appends of
+records not stored yet, appends tagged with the batch they belong to, MERGEs keyed on
+record ids), so a run killed mid-batch is simply finished by the next one. A replayed
+landing file is already in bronze, and a re-sent record is a duplicate of the silver row
+with its key: neither changes silver.
 
 Sources run in dependency order (profiles before the orders and reviews whose rules
 refer to them; events; then sessions, from silver.events' change feed). Every bronze row
@@ -43,6 +44,7 @@ from seglake.catalog import (
     SILVER_SESSIONS,
     Catalog,
     Table,
+    WriteOnce,
     table,
 )
 from seglake.config.schema import QualityRule, SeglakeConfig
@@ -151,7 +153,7 @@ def build_silver(
         if not catalog.exists(spark, SILVER_EVENTS):
             return
 
-        def rebuild(changes: DataFrame, batch_id: int) -> None:
+        def rebuild(changes: DataFrame, batch: Batch) -> None:
             acc.sessions_rebuilt += apply_session_changes(spark, catalog, changes)
 
         checkpoint = catalog.checkpoint(_stream_name("sessions"))
@@ -174,24 +176,41 @@ def _stream_name(source: str) -> str:
     return f"silver_{source}"
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One micro-batch of a silver stream: its number in the stream whose checkpoint id is
+    `stream_id`, and whether an interrupted run had started it (`replay`: its offsets are
+    logged, its commit is not), in which case some of its writes may be committed."""
+
+    stream_id: str
+    number: int
+    replay: bool
+
+    def once(self, writer: str) -> WriteOnce:
+        return WriteOnce(f"{writer}@{self.stream_id}#{self.number}", check=self.replay)
+
+
 def _run_available_now(
     spark: SparkSession,
     catalog: Catalog,
     t: Table,
     checkpoint: str,
-    process: Callable[[DataFrame, int], None],
+    process: Callable[[DataFrame, Batch], None],
     change_feed: bool = False,
 ) -> None:
     """Process what the Delta table `t` gained since `checkpoint`, batch by batch, then
     stop (without starting a query when it gained nothing). A seglake error raised inside
     a batch (a failed quality rule) is raised here as itself, not as Spark's wrapper."""
-    if _caught_up(spark, catalog, t, checkpoint):
+    progress = _Checkpoint(spark, checkpoint)
+    last = progress.last_batch()
+    if last is not None and progress.committed(last) and _caught_up(spark, catalog, t, progress.offset(last)):
         return
+    pending = last if last is not None and not progress.committed(last) else None
     raised: list[BaseException] = []
 
     def guarded(df: DataFrame, batch_id: int) -> None:
         try:
-            process(df, batch_id)
+            process(df, Batch(progress.stream_id(), batch_id, replay=batch_id == pending))
         except Exception as exc:
             raised.append(exc)
             raise
@@ -215,26 +234,51 @@ def _run_available_now(
         raise
 
 
-def _caught_up(spark: SparkSession, catalog: Catalog, t: Table, checkpoint: str) -> bool:
-    """True when the stream's last batch is committed and the Delta table has no version
-    after the one it ends at: starting the query would only find that out, more slowly.
-    Reads the checkpoint's last offset (Delta source format: the next version to read,
-    `index` -1 = from its start), the table's id and whether that version is committed."""
-    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FS reaches every filesystem
-    hadoop_path = jvm.org.apache.hadoop.fs.Path
-    offsets = hadoop_path(f"{checkpoint}/offsets")
-    fs = offsets.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # noqa: SLF001
-    if not fs.exists(offsets):
-        return False
-    batches = [int(f.getPath().getName()) for f in fs.listStatus(offsets) if f.getPath().getName().isdigit()]
-    if not batches or not fs.exists(hadoop_path(f"{checkpoint}/commits/{max(batches)}")):
-        return False
-    stream = fs.open(hadoop_path(f"{checkpoint}/offsets/{max(batches)}"))
-    try:
-        last_line = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8").strip().splitlines()[-1]
-    finally:
-        stream.close()
-    offset = json.loads(last_line)
+class _Checkpoint:
+    """What a streaming checkpoint records: per batch an offsets file (written when the
+    batch starts) and a commits file (when it is done), and the query id in `metadata`.
+    Read with Hadoop's FileSystem, which reaches every filesystem Spark does."""
+
+    def __init__(self, spark: SparkSession, location: str) -> None:
+        self._jvm = spark.sparkContext._jvm  # noqa: SLF001
+        self._conf = spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001
+        self._location = location
+
+    def last_batch(self) -> int | None:
+        offsets = self._path("offsets")
+        fs = offsets.getFileSystem(self._conf)
+        if not fs.exists(offsets):
+            return None
+        batches = [int(f.getPath().getName()) for f in fs.listStatus(offsets) if f.getPath().getName().isdigit()]
+        return max(batches, default=None)
+
+    def committed(self, batch: int) -> bool:
+        done = self._path(f"commits/{batch}")
+        return done.getFileSystem(self._conf).exists(done)
+
+    def offset(self, batch: int) -> dict:
+        """The source offset the batch ends at (the last line of its offsets file)."""
+        return json.loads(self._read(f"offsets/{batch}").strip().splitlines()[-1])
+
+    def stream_id(self) -> str:
+        return json.loads(self._read("metadata"))["id"]
+
+    def _path(self, name: str):
+        return self._jvm.org.apache.hadoop.fs.Path(f"{self._location}/{name}")
+
+    def _read(self, name: str) -> str:
+        path = self._path(name)
+        stream = path.getFileSystem(self._conf).open(path)
+        try:
+            return self._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        finally:
+            stream.close()
+
+
+def _caught_up(spark: SparkSession, catalog: Catalog, t: Table, offset: dict) -> bool:
+    """True when the Delta table `t` has no version after the one a committed stream
+    batch ended at (`offset`, Delta source format: the next version to read, `index` -1
+    = from its start): starting the query would only find that out, more slowly."""
     if offset.get("index") != -1 or offset.get("isStartingVersion") is not False:
         return False
     next_version = offset.get("reservoirVersion")
@@ -255,7 +299,7 @@ def _batch_processor(
     _, silver, keys, date_column = SOURCES[name]
     writer = f"silver:{name}"
 
-    def process(bronze_batch: DataFrame, batch_id: int) -> None:
+    def process(bronze_batch: DataFrame, batch: Batch) -> None:
         # Intermediate results are kept on disk, not in memory: a first run is one batch
         # holding all of history, and the sorts of deduplication and sessions need the
         # memory more than these caches do.
@@ -304,13 +348,16 @@ def _batch_processor(
             # Rows failing the structural checks, plus rows breaking a quarantine rule.
             quarantined_rows = batch_rows - tally.rows + tally.quarantined
             if quarantined_rows:
-                catalog.append(quarantine, SILVER_QUARANTINE, txn=(writer, batch_id))
+                catalog.append(quarantine, SILVER_QUARANTINE, once=batch.once(writer))
             counts.quarantined_rows += quarantined_rows
             if duplicate_rows:
-                catalog.append(duplicates, SILVER_DUPLICATES, txn=(writer, batch_id))
+                catalog.append(duplicates, SILVER_DUPLICATES, once=batch.once(writer))
             counts.duplicates_removed += duplicate_rows
             if name == "events":
-                written = apply_events(spark, catalog, cfg.ingest, fresh, (writer, batch_id), run.run_id, small_batch)
+                dates_once = batch.once(f"{writer}:changed_dates")
+                written = apply_events(
+                    spark, catalog, cfg.ingest, fresh, batch.number, dates_once, run.run_id, small_batch
+                )
                 counts.silver_rows += written.inserted
                 counts.changed_rows += written.updated
                 counts.late_rows += written.late
@@ -321,14 +368,13 @@ def _batch_processor(
                         F.count(F.lit(1)).alias("rows_added")
                     )
                     catalog.append(
-                        changed_dates(dates, name, batch_id, run.run_id),
+                        changed_dates(dates, name, batch.number, run.run_id),
                         SILVER_CHANGED_DATES,
-                        txn=(f"{writer}:changed_dates", batch_id),
+                        once=batch.once(f"{writer}:changed_dates"),
                     )
                 # A plain append is exactly once: fresh rows are those whose record is not
                 # stored yet (see mark_duplicates), so a batch replayed after a crash finds
-                # its rows stored and appends nothing. (A Delta txn tag would cost a
-                # reconstruction of the table's state per append.)
+                # its rows stored and appends nothing: no WriteOnce tag needed.
                 catalog.create(fresh, silver)
                 if fresh_rows:
                     rows = fresh.select(*stored.columns) if stored is not None else fresh

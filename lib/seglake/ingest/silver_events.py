@@ -17,8 +17,8 @@ shuffling all of it.
 Every step is computed from the batch and the stored tables, so a batch replayed after a
 crash converges to the same tables instead of applying anything twice: updates are
 written before the new rows (a replay after only the updates re-derives them unchanged
-from the same stored rows plus the same new events), and the append of new rows is
-tagged with the batch number.
+from the same stored rows plus the same new events), and new rows are those not stored
+yet, so a replay finds the ones appended before the crash stored.
 """
 
 from __future__ import annotations
@@ -30,7 +30,14 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from seglake.catalog import SILVER_CHANGED_DATES, SILVER_EVENTS, SILVER_IDENTITY_MAP, SILVER_SESSIONS, Catalog
+from seglake.catalog import (
+    SILVER_CHANGED_DATES,
+    SILVER_EVENTS,
+    SILVER_IDENTITY_MAP,
+    SILVER_SESSIONS,
+    Catalog,
+    WriteOnce,
+)
 from seglake.config.schema import IngestConfig
 from seglake.ingest import events as ev
 
@@ -58,7 +65,8 @@ def apply_events(
     catalog: Catalog,
     cfg: IngestConfig,
     fresh: DataFrame,
-    batch: tuple[str, int],
+    batch_number: int,
+    dates_once: WriteOnce,
     run_id: str,
     small_batch: bool = False,
 ) -> EventsWrite:
@@ -109,9 +117,9 @@ def apply_events(
     # Empty writes are skipped (each is a Delta commit), except the one creating a table.
     if inserted or updated or not catalog.exists(spark, SILVER_CHANGED_DATES):
         catalog.append(
-            changed_dates(dates, "events", batch[1], run_id),
+            changed_dates(dates, "events", batch_number, run_id),
             SILVER_CHANGED_DATES,
-            txn=(f"{batch[0]}:changed_dates", batch[1]),
+            once=dates_once,
         )
     if touched_links.take(1) or not catalog.exists(spark, SILVER_IDENTITY_MAP):
         catalog.upsert(touched_links, SILVER_IDENTITY_MAP)
