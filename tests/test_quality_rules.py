@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from seglake.config.schema import QualityRule
 from seglake.errors import ConfigError
 from seglake.ingest.bronze import ingest_bronze
 from seglake.ingest.rules import DataQualityError, check_rules, count_violations, with_rule_violations
-from seglake.ingest.silver import build_silver
+from seglake.ingest.silver import build_silver, run_stages, source_dependencies, stage_order
 from seglake.runs import RunContext
 
 from conftest import make_config
@@ -128,3 +129,64 @@ def test_a_fail_rule_stops_the_run_before_writing(spark, tmp_path: Path) -> None
     ):
         build_silver(spark, cfg, catalog, run)
     assert not catalog.exists(spark, SILVER_EVENTS)
+
+
+def _exists_in(reference: str) -> QualityRule:
+    return QualityRule(f"in_{reference}", "customer_id", "exists_in", reference=reference, action="warn")
+
+
+def test_sources_run_after_the_silver_tables_their_rules_read() -> None:
+    rules = {
+        "profiles": [],
+        "transactions": [_exists_in("silver.profiles.customer_id")],
+        # its own table and a bronze table are no dependency
+        "reviews": [_exists_in("silver.orders.customer_id"), _exists_in("silver.reviews.customer_id")],
+        "events": [_exists_in("bronze.profiles.customer_id")],
+    }
+    deps = source_dependencies(rules)
+    assert deps == {"profiles": set(), "transactions": {"profiles"}, "reviews": {"transactions"}, "events": set()}
+    assert stage_order(deps) == ["profiles", "events", "transactions", "reviews"]
+
+
+def test_rules_reading_each_others_tables_are_a_config_error() -> None:
+    rules = {
+        "profiles": [],
+        "transactions": [_exists_in("silver.reviews.customer_id")],
+        "reviews": [_exists_in("silver.orders.customer_id")],
+        "events": [],
+    }
+    with pytest.raises(ConfigError, match="references of transactions, reviews form a cycle"):
+        stage_order(source_dependencies(rules))
+
+
+def test_independent_stages_run_side_by_side_and_dependents_wait() -> None:
+    other_done = threading.Event()
+    ran: list[str] = []
+
+    def first() -> None:
+        # Only possible when "other" runs beside this stage, not after it.
+        assert other_done.wait(timeout=30), "the independent stage did not run alongside"
+        ran.append("first")
+
+    def dependent() -> None:
+        ran.append("dependent")
+
+    def other() -> None:
+        ran.append("other")
+        other_done.set()
+
+    stages = {"first": first, "dependent": dependent, "other": other}
+    run_stages(stages, {"first": set(), "dependent": {"first"}, "other": set()})
+    assert ran == ["other", "first", "dependent"]
+
+
+def test_a_failed_stage_stops_its_dependents_not_the_others() -> None:
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise ConfigError("broken stage")
+
+    stages = {"broken": broken, "dependent": lambda: ran.append("dependent"), "other": lambda: ran.append("other")}
+    with pytest.raises(ConfigError, match="broken stage"):
+        run_stages(stages, {"broken": set(), "dependent": {"broken"}, "other": set()})
+    assert ran == ["other"]

@@ -5,6 +5,7 @@ else builds a path or calls `.write`.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +16,10 @@ from pyspark.sql import functions as F
 from seglake.errors import InputError
 
 Layer = Literal["bronze", "silver", "gold"]
+# Held while a table is being created (its version 0, its metastore entry): stages that
+# run side by side may make the first write to the same table, and two creations would
+# conflict. Writes to existing tables do not take it.
+_CREATING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -271,8 +276,12 @@ class Catalog:
         writer = self._writer(df, t, "append").option("mergeSchema", "true")
         if once is not None:
             writer = writer.option("userMetadata", once.tag)
-        writer.save(self.path(t))
-        self._register(df.sparkSession, t)
+        if self.exists(spark, t):
+            writer.save(self.path(t))
+        else:
+            with _CREATING:
+                writer.save(self.path(t))
+        self._register(spark, t)
 
     def create(self, df: DataFrame, t: Table) -> None:
         """Create `t` empty with `df`'s schema and the table's properties, if it does not
@@ -285,7 +294,8 @@ class Catalog:
             builder = builder.partitionedBy(*t.partition_by)
         for key, value in t.properties:
             builder = builder.property(key, value)
-        builder.execute()
+        with _CREATING:
+            builder.execute()
 
     def insert_new(self, df: DataFrame, t: Table) -> None:
         """MERGE that only inserts rows whose keys are not in the table yet."""
@@ -367,5 +377,6 @@ class Catalog:
         name = self.metastore_name(t)
         if name is None:
             return
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{self.path(t)}'")
+        with _CREATING:
+            spark.sql(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+            spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{self.path(t)}'")

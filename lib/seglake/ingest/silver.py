@@ -9,8 +9,9 @@ record ids), so a run killed mid-batch is simply finished by the next one. A rep
 landing file is already in bronze, and a re-sent record is a duplicate of the silver row
 with its key: neither changes silver.
 
-Sources run in dependency order (profiles before the orders and reviews whose rules
-refer to them; events; then sessions, from silver.events' change feed). Every bronze row
+Sources run side by side, each after the sources its `exists_in` rules read (orders and
+reviews after profiles, with the shipped rules); the sessions stream runs with the events,
+before (to finish what a killed run left) and after them, from silver.events' change feed. Every bronze row
 ends in exactly one of silver, silver.quarantine (with reasons) or silver.duplicates.
 `full_refresh` drops silver and its checkpoints and rebuilds everything in one batch.
 """
@@ -18,9 +19,10 @@ ends in exactly one of silver, silver.quarantine (with reasons) or silver.duplic
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
@@ -134,6 +136,8 @@ class _Run:
     violations: Counter = field(default_factory=Counter)
     drift: Counter = field(default_factory=Counter)
     sessions_rebuilt: int = 0
+    # Sources report from their own threads.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def build_silver(
@@ -159,13 +163,20 @@ def build_silver(
         checkpoint = catalog.checkpoint(_stream_name("sessions"))
         _run_available_now(spark, catalog, SILVER_EVENTS, checkpoint, rebuild, change_feed=True)
 
-    for name, (bronze, *_) in SOURCES.items():
-        process = _batch_processor(spark, cfg, catalog, run, name, rules[name], acc)
-        if name == "events":
-            # The events stage reads session starts: finish what a killed run left undone first.
-            update_sessions()
-        _run_available_now(spark, catalog, bronze, catalog.checkpoint(_stream_name(name)), process)
-    update_sessions()
+    def stage(name: str) -> Callable[[], None]:
+        def go() -> None:
+            bronze = SOURCES[name][0]
+            process = _batch_processor(spark, cfg, catalog, run, name, rules[name], acc)
+            if name == "events":
+                # The events stage reads session starts: finish what a killed run left undone first.
+                update_sessions()
+            _run_available_now(spark, catalog, bronze, catalog.checkpoint(_stream_name(name)), process)
+            if name == "events":
+                update_sessions()
+
+        return go
+
+    run_stages({name: stage(name) for name in SOURCES}, source_dependencies(rules))
     outcomes = [
         rules_mod.RuleOutcome(rule, acc.violations[(name, rule.name)]) for name in SOURCES for rule in rules[name]
     ]
@@ -174,6 +185,56 @@ def build_silver(
 
 def _stream_name(source: str) -> str:
     return f"silver_{source}"
+
+
+def source_dependencies(rules: dict[str, list[QualityRule]]) -> dict[str, set[str]]:
+    """source -> the sources whose silver table its `exists_in` rules read: those run
+    first, so the reference holds this run's rows."""
+    by_table = {silver.qualified_name: name for name, (_, silver, *_) in SOURCES.items()}
+    references = {
+        name: {_reference(rule)[0] for rule in source_rules if rule.check == "exists_in"}
+        for name, source_rules in rules.items()
+    }
+    return {name: {by_table[t] for t in tables if t in by_table} - {name} for name, tables in references.items()}
+
+
+def _reference(rule: QualityRule) -> tuple[str, str]:
+    """(layer.table, column) an `exists_in` rule looks values up in."""
+    table_name, column = rule.reference.rsplit(".", 1)  # type: ignore[union-attr]
+    return table_name, column
+
+
+def stage_order(deps: dict[str, set[str]]) -> list[str]:
+    """The stages, each after its dependencies (otherwise in the given order)."""
+    order: list[str] = []
+    while len(order) < len(deps):
+        ready = [name for name in deps if name not in order and deps[name] <= set(order)]
+        if not ready:
+            cycle = ", ".join(name for name in deps if name not in order)
+            raise ConfigError(f"quality rules: the exists_in references of {cycle} form a cycle; nothing can run first")
+        order += ready
+    return order
+
+
+def run_stages(stages: dict[str, Callable[[], None]], deps: dict[str, set[str]]) -> None:
+    """Run every stage once the stages it depends on are done, independent ones side by
+    side: a small source's batch is mostly driver-side latency (planning, Delta commits,
+    starting a streaming query) that overlaps with the events' work instead of adding to
+    it. Every started stage ends before the first failure (in stage order) is raised; a
+    stage whose dependency failed fails with the same error without running."""
+    order = stage_order(deps)
+    futures: dict[str, Future] = {}
+
+    def run(name: str) -> None:
+        for before in deps[name]:
+            futures[before].result()
+        stages[name]()
+
+    with ThreadPoolExecutor(max_workers=len(stages), thread_name_prefix="silver") as pool:
+        for name in order:  # a stage's dependencies are submitted before it
+            futures[name] = pool.submit(run, name)
+    for name in stages:
+        futures[name].result()
 
 
 @dataclass(frozen=True)
@@ -312,7 +373,8 @@ def _batch_processor(
                 # Rows and schema drift in one pass (the null field counts every row).
                 drift = {r["field"]: r["records"] for r in ev.unparsed_fields(parsed, with_total=True).collect()}
                 batch_rows = drift.pop(None, 0)
-                acc.drift.update(drift)
+                with acc.lock:
+                    acc.drift.update(drift)
             else:
                 batch_rows = parsed.count()
             counts.bronze_rows += batch_rows
@@ -328,7 +390,8 @@ def _batch_processor(
             tally = rules_mod.tally(checked, rules)
             found = tally.outcomes
             rules_mod.raise_on_failures(name, found)
-            acc.violations.update({(name, o.rule.name): o.violations for o in found})
+            with acc.lock:
+                acc.violations.update({(name, o.rule.name): o.violations for o in found})
             valid, rules_bad = _split_on_rules(checked, name, rules)
             stored = catalog.read(spark, silver) if catalog.exists(spark, silver) else None
             # Materialised once: the new rows are read several times (counts, identity
@@ -430,7 +493,7 @@ def _references(
     own = SOURCES[source][1].qualified_name
     out: dict[str, DataFrame] = {}
     for rule in (r for r in rules if r.check == "exists_in"):
-        name, column = rule.reference.rsplit(".", 1)  # type: ignore[union-attr]
+        name, column = _reference(rule)
         try:
             t = table(name)
         except KeyError:
