@@ -29,7 +29,7 @@ class WriteOnce:
     set when this attempt may repeat one that committed, makes the write look for the tag
     in the table's history first and skip itself when it is there. (Delta's own
     txnAppId/txnVersion does the same, but reconstructs the table's state on every write
-    to look the version up: about half a second per append, paid in every run.)"""
+    to look the version up: three more Spark jobs per append, in every run.)"""
 
     tag: str
     check: bool
