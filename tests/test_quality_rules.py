@@ -190,3 +190,22 @@ def test_a_failed_stage_stops_its_dependents_not_the_others() -> None:
     with pytest.raises(ConfigError, match="broken stage"):
         run_stages(stages, {"broken": set(), "dependent": {"broken"}, "other": set()})
     assert ran == ["other"]
+
+
+def test_a_reference_cycle_fails_before_a_full_refresh_drops_silver(spark, tmp_path: Path) -> None:
+    cfg, catalog, run = _lake(spark, tmp_path, {})
+    build_silver(spark, cfg, catalog, run)
+    cyclic = make_config(
+        tmp_path,
+        **{
+            "quality.transactions": [
+                {"name": "r", "column": "customer_id", "check": "exists_in", "reference": "silver.reviews.customer_id"}
+            ],
+            "quality.reviews": [
+                {"name": "o", "column": "customer_id", "check": "exists_in", "reference": "silver.orders.customer_id"}
+            ],
+        },
+    )
+    with pytest.raises(ConfigError, match="form a cycle"):
+        build_silver(spark, cyclic, catalog, run, full_refresh=True)
+    assert catalog.read(spark, SILVER_ORDERS).count() > 0

@@ -11,13 +11,15 @@ with its key: neither changes silver.
 
 Sources run side by side, each after the sources its `exists_in` rules read (orders and
 reviews after profiles, with the shipped rules); the sessions stream runs with the events,
-before (to finish what a killed run left) and after them, from silver.events' change feed. Every bronze row
-ends in exactly one of silver, silver.quarantine (with reasons) or silver.duplicates.
+before (to finish what a killed run left) and after them, from silver.events' change
+feed. Every bronze row ends in exactly one of silver, silver.quarantine (with reasons) or
+silver.duplicates.
 `full_refresh` drops silver and its checkpoints and rebuilds everything in one batch.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import Counter
@@ -145,6 +147,8 @@ def build_silver(
 ) -> SilverResult:
     catalog.require(spark, tuple(bronze for bronze, *_ in SOURCES.values()), "bronze")
     rules = {name: getattr(cfg.quality, name) for name in SOURCES}
+    deps = source_dependencies(rules)
+    stage_order(deps)  # a cycle is a config error before anything is dropped or written
     if full_refresh:
         for t in SILVER_TABLES:
             catalog.drop(spark, t)
@@ -163,20 +167,18 @@ def build_silver(
         checkpoint = catalog.checkpoint(_stream_name("sessions"))
         _run_available_now(spark, catalog, SILVER_EVENTS, checkpoint, rebuild, change_feed=True)
 
-    def stage(name: str) -> Callable[[], None]:
-        def go() -> None:
-            bronze = SOURCES[name][0]
-            process = _batch_processor(spark, cfg, catalog, run, name, rules[name], acc)
-            if name == "events":
-                # The events stage reads session starts: finish what a killed run left undone first.
-                update_sessions()
-            _run_available_now(spark, catalog, bronze, catalog.checkpoint(_stream_name(name)), process)
-            if name == "events":
-                update_sessions()
+    def run_source(name: str) -> None:
+        process = _batch_processor(spark, cfg, catalog, run, name, rules[name], acc)
+        _run_available_now(spark, catalog, SOURCES[name][0], catalog.checkpoint(_stream_name(name)), process)
 
-        return go
+    def run_events() -> None:
+        # The events stage reads session starts: finish what a killed run left undone first.
+        update_sessions()
+        run_source("events")
+        update_sessions()
 
-    run_stages({name: stage(name) for name in SOURCES}, source_dependencies(rules))
+    stages: dict[str, Callable[[], None]] = {name: functools.partial(run_source, name) for name in SOURCES}
+    run_stages({**stages, "events": run_events}, deps)
     outcomes = [
         rules_mod.RuleOutcome(rule, acc.violations[(name, rule.name)]) for name in SOURCES for rule in rules[name]
     ]
@@ -264,9 +266,11 @@ def _run_available_now(
     a batch (a failed quality rule) is raised here as itself, not as Spark's wrapper."""
     progress = _Checkpoint(spark, checkpoint)
     last = progress.last_batch()
-    if last is not None and progress.committed(last) and _caught_up(spark, catalog, t, progress.offset(last)):
+    done = last is not None and progress.committed(last)
+    if done and _caught_up(spark, catalog, t, progress.offset(last)):  # type: ignore[arg-type]
         return
-    pending = last if last is not None and not progress.committed(last) else None
+    # A batch started and not committed is replayed first (same number, same rows).
+    pending = last if not done else None
     raised: list[BaseException] = []
 
     def guarded(df: DataFrame, batch_id: int) -> None:
