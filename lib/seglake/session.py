@@ -27,6 +27,11 @@ _REQUIRED_SQL_CONF = {
     "spark.sql.session.timeZone": "UTC",
     # Wide event schemas; the default makes Spark warn about truncated plan strings.
     "spark.sql.debug.maxToStringFields": "1000",
+    # PySpark otherwise records the Python call site of every Column function (a stack
+    # walk and three JVM calls each): the feature snapshot builds thousands of column
+    # expressions, and this alone was most of its planning time. Errors still carry
+    # Spark's message, without the Python line in the DataFrame context.
+    "spark.python.sql.dataFrameDebugging.enabled": "false",
 }
 
 

@@ -33,6 +33,7 @@ from seglake.features.drift import (
     sample_rate,
 )
 from seglake.features.snapshot import CUSTOMERS, FeatureInputs, base_features, finish, statistics
+from seglake.frames import local_frame
 
 
 @dataclass(frozen=True)
@@ -107,11 +108,15 @@ def _snapshot(as_of: date) -> str:
 def _store_histogram(
     spark: SparkSession, catalog: Catalog, snapshot: DataFrame, as_of: date, rate: float
 ) -> dict[str, FeatureHistogram]:
-    """Profile the snapshot once into gold.feature_histograms, and return the stored
-    (small) histogram for the drift."""
-    profiled = histogram(snapshot, drift_features(snapshot), rate).select(F.lit(as_of).alias("as_of"), "*")
-    catalog.replace_where(profiled, GOLD_FEATURE_HISTOGRAMS, _snapshot(as_of))
-    return _stored_histogram(spark, catalog, as_of)
+    """Profile the snapshot once into gold.feature_histograms, and return the histogram
+    for the drift. The histogram is a few rows per feature and value (never per
+    customer): it is collected once and written from the driver, rather than profiling
+    the snapshot a second time for the write or reading the written rows back."""
+    profiled = histogram(snapshot, drift_features(snapshot), rate)
+    rows = profiled.collect()
+    stored = local_frame(spark, rows, profiled.schema).select(F.lit(as_of).alias("as_of"), "*")
+    catalog.replace_where(stored, GOLD_FEATURE_HISTOGRAMS, _snapshot(as_of))
+    return collect_histograms(rows)
 
 
 def _stored_histogram(spark: SparkSession, catalog: Catalog, as_of: date) -> dict[str, FeatureHistogram]:
@@ -163,11 +168,11 @@ def _write_drift(
     if previous_as_of is None:
         # Nothing to compare with: the snapshot's drift rows are cleared (and the table
         # exists from the first snapshot on, so readers can always query it).
-        catalog.replace_where(spark.createDataFrame([], DRIFT_SCHEMA), GOLD_FEATURE_DRIFT, _snapshot(as_of))
+        catalog.replace_where(local_frame(spark, [], DRIFT_SCHEMA), GOLD_FEATURE_DRIFT, _snapshot(as_of))
         return None
     if previous is None:
         previous = _histogram_of(spark, cfg, catalog, previous_as_of)
     rows = population_stability(current, previous, cfg.drift.bins, cfg.drift.psi_threshold, as_of, previous_as_of)
-    catalog.replace_where(spark.createDataFrame(rows, DRIFT_SCHEMA), GOLD_FEATURE_DRIFT, _snapshot(as_of))
+    catalog.replace_where(local_frame(spark, rows, DRIFT_SCHEMA), GOLD_FEATURE_DRIFT, _snapshot(as_of))
     large = sorted(((r.feature, r.psi) for r in rows if r.large), key=lambda fp: (-fp[1], fp[0]))
     return DriftResult(previous_as_of, len(rows), large)

@@ -24,6 +24,7 @@ from seglake.features.common import (
     since,
     slug,
 )
+from seglake.frames import local_frame
 
 EVENING_HOURS = (18, 23)
 # Channels of a first visit without a configured utm_medium, after the configured ones.
@@ -138,7 +139,7 @@ def region_reference(spark: SparkSession) -> DataFrame:
         (r["country"].strip().upper(), r["key_type"].strip(), r["key"].strip().lower(), r["region"], r["area_type"])
         for r in csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
     ]
-    return spark.createDataFrame(rows, "country string, key_type string, key string, region string, area_type string")
+    return local_frame(spark, rows, "country string, key_type string, key string, region string, area_type string")
 
 
 def with_geography(profiles: DataFrame, regions: DataFrame) -> DataFrame:

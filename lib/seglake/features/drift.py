@@ -84,13 +84,19 @@ def sample_rate(customers: int, sample_customers: int | None) -> float:
     return sample_customers / customers
 
 
-def _numeric_code(index: int, column: str) -> Column:
-    """Feature index and log bucket in one long (index * 2^32 + bucket + 2^31), so the
-    numeric features are counted by a hash aggregation on a single primitive key."""
-    x = F.col(column).cast("double")
-    bucket = F.round(F.signum(x) * F.log1p(F.abs(x)) * RESOLUTION).cast("long")
-    bucket = F.when(x.isNull() | F.isnan(x), F.lit(_MISSING_BUCKET)).otherwise(bucket)
-    return F.lit(index * _CODE_SPAN + _CODE_SPAN // 2) + bucket
+def _numeric_codes(columns: list[str]) -> Column:
+    """Per row, each numeric feature's index and log bucket in one long (index * 2^32 +
+    bucket + 2^31), so the features are counted by a hash aggregation on a single
+    primitive key. Each column is referenced once (an array transformed element-wise):
+    a feature that is itself an expression (a score, a treated value) is evaluated once
+    per row, not once per use in the bucket formula."""
+
+    def code(x: Column, index: Column) -> Column:
+        bucket = F.round(F.signum(x) * F.log1p(F.abs(x)) * RESOLUTION).cast("long")
+        bucket = F.when(x.isNull() | F.isnan(x), F.lit(_MISSING_BUCKET)).otherwise(bucket)
+        return index.cast("long") * _CODE_SPAN + _CODE_SPAN // 2 + bucket
+
+    return F.transform(F.array(*[F.col(c).cast("double") for c in columns]), code)
 
 
 def histogram(snapshot: DataFrame, kinds: dict[str, str], rate: float = 1.0) -> DataFrame:
@@ -105,7 +111,7 @@ def histogram(snapshot: DataFrame, kinds: dict[str, str], rate: float = 1.0) -> 
     categorical = [c for c, k in kinds.items() if k != NUMERIC_KIND]
     parts = []
     if numeric:
-        codes = rows.select(F.explode(F.array(*[_numeric_code(i, c) for i, c in enumerate(numeric)])).alias("code"))
+        codes = rows.select(F.explode(_numeric_codes(numeric)).alias("code"))
         counts = codes.groupBy("code").agg(F.count(F.lit(1)).alias("customers"))
         bucket = F.col("code") % _CODE_SPAN - _CODE_SPAN // 2
         parts.append(
