@@ -452,6 +452,9 @@ def test_backfill_then_recompute_gives_identical_rows_and_drift(spark, tmp_path:
     summaries = [run_features(ctx, d)[0] for d in ("2025-01-15", "2025-03-20", "2025-04-01")]
     assert summaries[0][1] == "feature drift: no earlier snapshot to compare with"
     assert summaries[2][1].startswith("feature drift vs 2025-03-20 (PSI over ")
+    # the events per customer and day are computed once, then reused by every snapshot
+    assert summaries[0][-1].startswith("gold.customer_daily_events rebuilt (") and "first run" in summaries[0][-1]
+    assert summaries[1][-1] == summaries[2][-1] == "gold.customer_daily_events: current"
     version = catalog.delta(spark, GOLD_CUSTOMER_FEATURES).history(1).select("version").first()[0]
     run_features(ctx, "2025-03-20")
     before = catalog.read(spark, GOLD_CUSTOMER_FEATURES, version=version)

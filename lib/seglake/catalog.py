@@ -129,6 +129,15 @@ GOLD_CUSTOMER_FEATURES = Table(
     keys=("customer_id", "as_of"),
     partition_by=("as_of",),
 )
+GOLD_CUSTOMER_DAILY_EVENTS = Table(
+    "gold",
+    "customer_daily_events",
+    "Per customer and UTC day, the events' share of the feature snapshots (product views and "
+    "cart value per listed category, events per operating system) from human events with a "
+    "customer id; kept current from silver.events' change feed by the feature job.",
+    keys=("customer_id", "day"),
+    partition_by=("month",),
+)
 GOLD_FEATURE_DRIFT = Table(
     "gold",
     "feature_drift",
@@ -197,6 +206,7 @@ ALL_TABLES: tuple[Table, ...] = (
     SILVER_DUPLICATES,
     SILVER_CHANGED_DATES,
     GOLD_CUSTOMER_FEATURES,
+    GOLD_CUSTOMER_DAILY_EVENTS,
     GOLD_FEATURE_DRIFT,
     GOLD_FEATURE_HISTOGRAMS,
     GOLD_SEGMENT_ASSIGNMENTS,
@@ -254,11 +264,34 @@ class Catalog:
     def table_id(self, spark: SparkSession, t: Table) -> str:
         """The table's Delta id (what a streaming read of it checkpoints), from the log
         Delta keeps cached per path: no Spark job, unlike DeltaTable.detail()."""
-        log = spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(  # noqa: SLF001
+        return self._delta_log(spark, t).tableId()
+
+    def _delta_log(self, spark: SparkSession, t: Table):
+        return spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(  # noqa: SLF001
             spark._jsparkSession,  # noqa: SLF001
             self.path(t),
         )
-        return log.tableId()
+
+    def version(self, spark: SparkSession, t: Table) -> int:
+        """The table's latest committed version (from its log; no Spark job)."""
+        empty = spark.sparkContext._jvm.scala.Option.empty()  # noqa: SLF001
+        return int(self._delta_log(spark, t).update(False, empty, empty).version())
+
+    def last_user_metadata(self, spark: SparkSession, t: Table) -> str | None:
+        """The `userMetadata` of the table's latest commit (None when it has none)."""
+        row = self.delta(spark, t).history(1).select("userMetadata").first()
+        return row[0] if row else None
+
+    def changes(self, spark: SparkSession, t: Table, first: int, last: int) -> DataFrame:
+        """The table's change feed (inserted, updated before/after, deleted rows) of
+        versions first..last (the table must have the change feed on since `first`)."""
+        return (
+            spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", first)
+            .option("endingVersion", last)
+            .load(self.path(t))
+        )
 
     def has_commit(self, spark: SparkSession, t: Table, version: int) -> bool:
         """Whether version `version` of the table is committed (its log entry exists)."""
@@ -301,19 +334,21 @@ class Catalog:
         """MERGE that only inserts rows whose keys are not in the table yet."""
         self._merge_on_keys(df, t, update_matches=False)
 
-    def overwrite(self, df: DataFrame, t: Table) -> None:
-        """Replace the whole table (schema included): for tables rebuilt from scratch."""
-        (self._writer(df, t, "overwrite").option("overwriteSchema", "true").save(self.path(t)))
+    def overwrite(self, df: DataFrame, t: Table, user_metadata: str | None = None) -> None:
+        """Replace the whole table (schema included): for tables rebuilt from scratch.
+        `user_metadata` is recorded in the commit (e.g. what the rows were computed from)."""
+        writer = self._writer(df, t, "overwrite").option("overwriteSchema", "true")
+        if user_metadata is not None:
+            writer = writer.option("userMetadata", user_metadata)
+        writer.save(self.path(t))
         self._register(df.sparkSession, t)
 
-    def replace_where(self, df: DataFrame, t: Table, predicate: str) -> None:
+    def replace_where(self, df: DataFrame, t: Table, predicate: str, user_metadata: str | None = None) -> None:
         """Atomically replace exactly the rows matching `predicate` (e.g. one as_of)."""
-        (
-            self._writer(df, t, "overwrite")
-            .option("replaceWhere", predicate)
-            .option("mergeSchema", "true")
-            .save(self.path(t))
-        )
+        writer = self._writer(df, t, "overwrite").option("replaceWhere", predicate).option("mergeSchema", "true")
+        if user_metadata is not None:
+            writer = writer.option("userMetadata", user_metadata)
+        writer.save(self.path(t))
         self._register(df.sparkSession, t)
 
     def set_column_comments(self, spark: SparkSession, t: Table, comments: dict[str, str]) -> int:

@@ -149,6 +149,7 @@ def run_features(ctx: JobContext, as_of: str | None = None) -> tuple[Lines, date
         ("gold.customer_features", "rows"): result.customers,
         ("gold.customer_features", "columns"): result.columns,
     }
+    metrics[("gold.customer_daily_events", "days_recomputed")] = result.event_days.days
     lines = [f"gold.customer_features as_of {result.as_of}: {result.customers:,} customers, {result.columns} columns"]
     drift = result.drift
     if drift is None:
@@ -167,6 +168,7 @@ def run_features(ctx: JobContext, as_of: str | None = None) -> tuple[Lines, date
                 else f"none > {threshold:g}"
             )
         )
+    lines.append(result.event_days.describe())
     record_metrics(ctx, "features", metrics)
     return lines, snapshot
 

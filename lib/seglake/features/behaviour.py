@@ -85,8 +85,9 @@ def session_aggregation(as_of: date, cfg: FeaturesConfig) -> Aggregation:
 
 
 def event_aggregation(cfg: FeaturesConfig) -> Aggregation:
-    """Category affinity from product views and cart adds in the profile window (the
-    events passed in are already limited to it)."""
+    """Category affinity from product views and cart adds in the profile window. The
+    aggregates are counted per customer and day and summed over the window's days: they
+    must stay counts and sums."""
     kind = F.col("event_type")
     category = F.coalesce(label_index(F.col("category"), cfg.categories), F.lit(0))
     prepared = [

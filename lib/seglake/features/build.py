@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seglake.catalog import (
+    GOLD_CUSTOMER_DAILY_EVENTS,
     GOLD_CUSTOMER_FEATURES,
     GOLD_FEATURE_DRIFT,
     GOLD_FEATURE_HISTOGRAMS,
@@ -23,6 +24,7 @@ from seglake.catalog import (
 from seglake.config.schema import FeaturesConfig, SeglakeConfig
 from seglake.errors import ConfigError, InputError
 from seglake.features.context import region_reference
+from seglake.features.daily import DaysUpdate, update_event_days
 from seglake.features.drift import (
     DRIFT_SCHEMA,
     FeatureHistogram,
@@ -49,6 +51,7 @@ class FeatureResult:
     as_of: date
     customers: int
     columns: int
+    event_days: DaysUpdate
     drift: DriftResult | None = None
 
 
@@ -69,6 +72,8 @@ def resolve_as_of(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as_
 
 
 def read_inputs(spark: SparkSession, catalog: Catalog) -> FeatureInputs:
+    """The silver tables, and the events per customer and day as stored (see
+    `update_event_days`)."""
     catalog.require(spark, (SILVER_EVENTS, SILVER_SESSIONS, SILVER_ORDERS, SILVER_PROFILES), "silver")
     return FeatureInputs(
         events=catalog.read(spark, SILVER_EVENTS),
@@ -76,12 +81,16 @@ def read_inputs(spark: SparkSession, catalog: Catalog) -> FeatureInputs:
         orders=catalog.read(spark, SILVER_ORDERS),
         profiles=catalog.read(spark, SILVER_PROFILES),
         regions=region_reference(spark),
+        event_days=catalog.read(spark, GOLD_CUSTOMER_DAILY_EVENTS),
     )
 
 
 def build_features(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as_of: date) -> FeatureResult:
-    """Write the snapshot for `as_of` (replacing exactly that snapshot) and its histogram,
-    then its drift (and the drift of the next snapshot when this one is a backfill)."""
+    """Bring the events per customer and day up to date; write the snapshot for `as_of`
+    (replacing exactly that snapshot) and its histogram, then its drift (and the drift
+    of the next snapshot when this one is a backfill)."""
+    catalog.require(spark, (SILVER_EVENTS,), "silver")
+    days = update_event_days(spark, cfg.features, catalog)
     inputs = read_inputs(spark, catalog)
     # The per-customer table is read three times (population statistics, the write, the
     # histogram): keep it rather than aggregating the events again.
@@ -98,7 +107,7 @@ def build_features(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as
     comments = {f.name: f.metadata["comment"] for f in features.schema.fields if "comment" in f.metadata}
     catalog.set_column_comments(spark, GOLD_CUSTOMER_FEATURES, comments)
     drift = refresh_drift(spark, cfg.features, catalog, as_of, current)
-    return FeatureResult(as_of, customers, len(features.columns), drift)
+    return FeatureResult(as_of, customers, len(features.columns), days, drift)
 
 
 def _snapshot(as_of: date) -> str:

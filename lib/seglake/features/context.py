@@ -112,7 +112,8 @@ def session_aggregation(as_of: date, cfg: FeaturesConfig) -> Aggregation:
 
 
 def event_aggregation(cfg: FeaturesConfig) -> Aggregation:
-    """Preferred operating system from events in the profile window."""
+    """Preferred operating system from events in the profile window (counts, summed
+    over the window's days like the other event aggregates)."""
     os_index = label_index(F.lower(F.col("os_name")), [o.lower() for o in cfg.os_names])
     index = F.col("_os_index")
     aggs = [count_if(index == i).alias(f"_os_{slug(o)}") for i, o in enumerate(cfg.os_names, start=1)]

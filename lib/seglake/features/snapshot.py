@@ -3,7 +3,10 @@ before `as_of` (00:00 UTC), so any past snapshot can be rebuilt exactly and trai
 never see the future.
 
 Each source is read once and aggregated once per customer (all families' aggregates in
-the same groupBy); the four per-customer results are joined on customer_id.
+the same groupBy); the four per-customer results are joined on customer_id. Events come
+pre-aggregated per customer and UTC day (`event_days`, kept as gold.customer_daily_events
+by the feature job): their aggregates are counts and sums, and as_of is a date, so
+summing the days of the window gives exactly what aggregating the events would.
 """
 
 from __future__ import annotations
@@ -50,28 +53,70 @@ INPUT_SCHEMAS = {
 }
 
 
+# The key columns of event_days; every other column is a per-day count or sum.
+DAY_COLUMNS = ("customer_id", "day", "month")
+
+
 @dataclass(frozen=True)
 class FeatureInputs:
-    """Silver tables as read (the snapshot applies the as_of cut itself)."""
+    """Silver tables as read (the snapshot applies the as_of cut itself). `event_days`
+    is the events per customer and day (gold.customer_daily_events); when None it is
+    computed from `events`."""
 
     events: DataFrame
     sessions: DataFrame
     orders: DataFrame
     profiles: DataFrame
     regions: DataFrame
+    event_days: DataFrame | None = None
 
 
 def _human(df: DataFrame) -> Column:
     return F.col("customer_id").isNotNull() & ~F.coalesce(F.col("is_bot"), F.lit(False))
 
 
-def _aggregate(rows: DataFrame, parts: list[Aggregation]) -> DataFrame:
+def _prepare(rows: DataFrame, parts: list[Aggregation]) -> DataFrame:
     prepared = [c for p in parts for c in p.prepared]
-    if prepared:
-        rows = rows.select("*", *prepared)
-    grouped = rows.groupBy("customer_id").agg(*[a for p in parts for a in p.aggs])
+    return rows.select("*", *prepared) if prepared else rows
+
+
+def _derive(grouped: DataFrame, parts: list[Aggregation]) -> DataFrame:
     out = grouped.select("*", *[d for p in parts for d in p.derived])
     return out.drop(*[c for c in out.columns if c.startswith("_")])
+
+
+def _aggregate(rows: DataFrame, parts: list[Aggregation]) -> DataFrame:
+    grouped = _prepare(rows, parts).groupBy("customer_id").agg(*[a for p in parts for a in p.aggs])
+    return _derive(grouped, parts)
+
+
+def event_parts(cfg: FeaturesConfig) -> list[Aggregation]:
+    """The families' event aggregates: counts and sums only, so that they add up over days."""
+    return [behaviour.event_aggregation(cfg), context.event_aggregation(cfg)]
+
+
+def event_days(events: DataFrame, cfg: FeaturesConfig) -> DataFrame:
+    """Per customer and UTC day (`day`, and its `month` for partitioning), the event
+    families' aggregates over human events with a customer id."""
+    parts = event_parts(cfg)
+    rows = _prepare(events.select(*EVENT_COLUMNS).where(_human(events)), parts)
+    per_day = rows.groupBy("customer_id", F.to_date("ts").alias("day")).agg(*[a for p in parts for a in p.aggs])
+    return per_day.select("customer_id", "day", F.trunc("day", "month").alias("month"), *per_day.columns[2:])
+
+
+def _event_features(days: DataFrame, as_of: date, cfg: FeaturesConfig) -> DataFrame:
+    """The event families' features from the days of the profile window before as_of."""
+    first = as_of - timedelta(days=cfg.profile_window_days)
+    in_window = days.where(
+        # month first: it is the partition column of the stored days
+        (F.col("month") >= F.lit(first.replace(day=1)))
+        & (F.col("month") <= F.lit(as_of.replace(day=1)))
+        & (F.col("day") >= F.lit(first))
+        & (F.col("day") < F.lit(as_of))
+    )
+    measures = [c for c in days.columns if c not in DAY_COLUMNS]
+    grouped = in_window.groupBy("customer_id").agg(*[F.sum(c).alias(c) for c in measures])
+    return _derive(grouped, event_parts(cfg))
 
 
 def base_features(inputs: FeatureInputs, as_of: date, cfg: FeaturesConfig) -> DataFrame:
@@ -80,17 +125,13 @@ def base_features(inputs: FeatureInputs, as_of: date, cfg: FeaturesConfig) -> Da
     orders = inputs.orders.where(F.col("customer_id").isNotNull() & (F.col("order_ts") < cut))
     # A visit still in progress at as_of is not known in full yet: it counts next time.
     sessions = inputs.sessions.where(_human(inputs.sessions) & (F.col("session_end") < cut))
-    profile_start = F.lit(midnight(as_of - timedelta(days=cfg.profile_window_days)))
-    events = inputs.events.select(*EVENT_COLUMNS).where(
-        _human(inputs.events) & (F.col("ts") < cut) & (F.col("ts") >= profile_start)
-    )
+    days = inputs.event_days if inputs.event_days is not None else event_days(inputs.events, cfg)
     order_parts = [rfm.order_aggregation(as_of, cfg), context.order_aggregation(as_of, cfg)]
     session_parts = [behaviour.session_aggregation(as_of, cfg), context.session_aggregation(as_of, cfg)]
-    event_parts = [behaviour.event_aggregation(cfg), context.event_aggregation(cfg)]
     per_source = [
         _aggregate(orders, order_parts),
         _aggregate(sessions, session_parts),
-        _aggregate(events, event_parts),
+        _event_features(days, as_of, cfg),
         context.with_geography(
             profile_features(profiles_as_of(inputs.profiles, as_of), as_of, cfg), inputs.regions
         ).drop("city", "postal_code"),
@@ -100,7 +141,7 @@ def base_features(inputs: FeatureInputs, as_of: date, cfg: FeaturesConfig) -> Da
     joined = reduce(lambda acc, df: acc.join(df, on="customer_id", how="full"), per_source)
     # Counts are facts: a customer without orders placed 0 orders. Everything else that
     # is missing stays null (unknown) until a treatment says otherwise.
-    counts = [c for parts in (order_parts, session_parts, event_parts) for p in parts for c in p.counts]
+    counts = [c for parts in (order_parts, session_parts, event_parts(cfg)) for p in parts for c in p.counts]
     filled = joined.fillna(0, subset=counts).withColumn(
         "consent_profiling", F.coalesce(F.col("consent_profiling"), F.lit(False))
     )
