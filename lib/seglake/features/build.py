@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -98,10 +99,16 @@ def build_features(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as
     try:
         stats = statistics(base, cfg.features)
         features = finish(base, stats, as_of, cfg.features)
-        catalog.replace_where(features, GOLD_CUSTOMER_FEATURES, _snapshot(as_of))
         customers = int(stats[CUSTOMERS])  # type: ignore[call-overload]
         rate = sample_rate(customers, cfg.features.drift.sample_customers)
-        current = _store_histogram(spark, catalog, features, as_of, rate)
+        # The snapshot's write and its histogram both read the kept table and neither
+        # needs the other: side by side, one's Delta commit and driver-side work overlap
+        # the other's tasks. (A failure of either fails the run; re-running rewrites both.)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            written = pool.submit(catalog.replace_where, features, GOLD_CUSTOMER_FEATURES, _snapshot(as_of))
+            profiled = pool.submit(_store_histogram, spark, catalog, features, as_of, rate)
+            written.result()
+            current = profiled.result()
     finally:
         base.unpersist()
     comments = {f.name: f.metadata["comment"] for f in features.schema.fields if "comment" in f.metadata}
