@@ -81,12 +81,17 @@ def update_event_days(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog
     """Bring gold.customer_daily_events up to the latest version of silver.events."""
     version = catalog.version(spark, SILVER_EVENTS)
     now = DaysState(catalog.table_id(spark, SILVER_EVENTS), version, fingerprint(cfg))
-    stored = (
-        DaysState.from_json(catalog.last_user_metadata(spark, GOLD_CUSTOMER_DAILY_EVENTS))
-        if catalog.exists(spark, GOLD_CUSTOMER_DAILY_EVENTS)
-        else None
-    )
-    reason = _rebuild_reason(spark, catalog, stored, now)
+    stored: DaysState | None = None
+    if not catalog.exists(spark, GOLD_CUSTOMER_DAILY_EVENTS):
+        reason: str | None = "first run"
+    else:
+        stored = DaysState.from_json(catalog.last_user_metadata(spark, GOLD_CUSTOMER_DAILY_EVENTS))
+        # no state: e.g. a compaction or a manual change committed after the last run
+        reason = (
+            _rebuild_reason(spark, catalog, stored, now)
+            if stored
+            else "its latest commit does not say which version of silver.events it reflects"
+        )
     events = catalog.read(spark, SILVER_EVENTS, version=version)
     if reason is None:
         assert stored is not None
@@ -117,9 +122,7 @@ def update_event_days(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog
     return DaysUpdate(version, days, True, reason)
 
 
-def _rebuild_reason(spark: SparkSession, catalog: Catalog, stored: DaysState | None, now: DaysState) -> str | None:
-    if stored is None:
-        return "first run"
+def _rebuild_reason(spark: SparkSession, catalog: Catalog, stored: DaysState, now: DaysState) -> str | None:
     if stored.fingerprint != now.fingerprint:
         return "the configured categories or operating systems changed"
     if stored.events_table != now.events_table:
