@@ -86,7 +86,7 @@ def update_event_days(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog
         reason: str | None = "first run"
     else:
         stored = DaysState.from_json(catalog.last_user_metadata(spark, GOLD_CUSTOMER_DAILY_EVENTS))
-        # no state: e.g. a compaction or a manual change committed after the last run
+        # no state: e.g. a change by hand or a compaction committed after the last run
         reason = (
             _rebuild_reason(spark, catalog, stored, now)
             if stored
