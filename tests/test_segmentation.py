@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 from pyspark.ml import PipelineModel
+from pyspark.ml.linalg import Vectors
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from sklearn.metrics import adjusted_rand_score
@@ -25,10 +26,12 @@ from seglake.catalog import (
 from seglake.config.schema import OutlierConfig, SegmentationConfig, StabilityConfig
 from seglake.segmentation.model import (
     CLUSTER_COL,
+    GMM_JITTER,
     PERSONA_COL,
     PREDICTION_COL,
     Candidate,
     QuantileClipper,
+    _nudged,
     adjusted_rand_index,
     choose_k,
     evaluate_k,
@@ -408,3 +411,11 @@ def test_scoring_uses_the_champion_without_retraining(spark, two_runs) -> None:
     features = catalog.read(spark, GOLD_CUSTOMER_FEATURES).where(F.col("as_of") == scored.as_of)
     recovered = assignments.join(features, "customer_id").select("planted", F.col("segment_id").alias("segment"))
     assert adjusted_rand_index(recovered, "planted", "segment") >= 0.8
+
+
+def test_the_mixture_is_fitted_on_rows_whose_ties_are_broken(spark) -> None:
+    # identical rows (a collapsed component's singular covariance) become distinct, barely moved
+    tied = spark.createDataFrame([(Vectors.dense([1.0, 0.0]),)] * 3, ["features"])
+    nudged = [r["features"].toArray() for r in _nudged(tied).collect()]
+    assert len({tuple(v) for v in nudged}) == 3
+    assert all(abs(v[0] - 1.0) <= GMM_JITTER and abs(v[1]) <= GMM_JITTER for v in nudged)

@@ -29,7 +29,7 @@ from pyspark.ml.feature import (
     StandardScaler,
     VectorAssembler,
 )
-from pyspark.ml.functions import vector_to_array
+from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.linalg import Vectors
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasInputCols
@@ -192,11 +192,31 @@ def fit_cost(model: ClusteringModel) -> float:
     return float(model.summary.trainingCost)
 
 
+# Spark's GaussianMixture has no covariance regularisation: a component that collapses
+# onto identical rows (ties are common here: zero counts, imputed or clipped values, a
+# feature weighted 0) gets a singular covariance, an infinite density and NaN weights,
+# on which the bundled Java LAPACK eigen-decomposition loops forever (seen once in the
+# test suite). The mixture is fitted on rows nudged by a tiny deterministic noise,
+# uniform within +-GMM_JITTER of the scaled features, which keeps every covariance
+# invertible (what scikit-learn's reg_covar does); customers are assigned unnudged.
+GMM_JITTER = 1e-3
+
+
+def _nudged(prepared: DataFrame) -> DataFrame:
+    def nudge(x: Column, i: Column) -> Column:
+        offset = F.pmod(F.xxhash64(F.col("_row"), i), F.lit(2_000_001)) - 1_000_000
+        return x + offset * (GMM_JITTER / 1e6)
+
+    nudged = array_to_vector(F.transform(vector_to_array(F.col(FEATURES_COL)), nudge))
+    return prepared.withColumn("_row", F.monotonically_increasing_id()).withColumn(FEATURES_COL, nudged).drop("_row")
+
+
 def fit_best(prepared: DataFrame, cfg: SegmentationConfig, k: int, seed: int) -> ClusteringModel:
     """Best of `n_init` fits (lowest cost) from seeds derived from `seed`."""
     best: ClusteringModel | None = None
+    rows = _nudged(prepared) if cfg.algorithm == "gaussian_mixture" else prepared
     for i in range(max(1, cfg.n_init)):
-        model = clusterer(cfg, k, seed * 7919 + i).fit(prepared)
+        model = clusterer(cfg, k, seed * 7919 + i).fit(rows)
         if best is None or fit_cost(model) < fit_cost(best):
             best = model
     assert best is not None
