@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 
 from pyspark.errors import AnalysisException
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seglake.catalog import GOLD_CUSTOMER_DAILY_EVENTS, SILVER_EVENTS, Catalog
@@ -58,7 +58,6 @@ class DaysState:
 class DaysUpdate:
     """What a run did to gold.customer_daily_events."""
 
-    events_version: int
     days: int  # days recomputed (0: already current)
     rebuilt: bool  # every day recomputed
     reason: str
@@ -81,45 +80,48 @@ def update_event_days(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog
     """Bring gold.customer_daily_events up to the latest version of silver.events."""
     version = catalog.version(spark, SILVER_EVENTS)
     now = DaysState(catalog.table_id(spark, SILVER_EVENTS), version, fingerprint(cfg))
-    stored: DaysState | None = None
+    events = catalog.read(spark, SILVER_EVENTS, version=version)
     if not catalog.exists(spark, GOLD_CUSTOMER_DAILY_EVENTS):
-        reason: str | None = "first run"
+        reason = "first run"
     else:
         stored = DaysState.from_json(catalog.last_user_metadata(spark, GOLD_CUSTOMER_DAILY_EVENTS))
-        # no state: e.g. a change by hand or a compaction committed after the last run
-        reason = (
-            _rebuild_reason(spark, catalog, stored, now)
-            if stored
-            else "its latest commit does not say which version of silver.events it reflects"
-        )
-    events = catalog.read(spark, SILVER_EVENTS, version=version)
-    if reason is None:
-        assert stored is not None
-        if stored.events_version == version:
-            return DaysUpdate(version, 0, False, "current")
-        try:
-            changed = _changed_days(spark, catalog, stored.events_version + 1, version)
-        except AnalysisException as exc:  # e.g. the change feed was not on for those versions
-            reason = f"no change feed of silver.events since version {stored.events_version + 1}: {_first_line(exc)}"
+        if stored is None:  # e.g. a change by hand or a compaction committed after the last run
+            reason = "its latest commit does not say which version of silver.events it reflects"
         else:
-            # No changed day (only file compactions since): nothing to write. The
-            # version reached is not recorded then; the next run reads those few
-            # commits' (empty) changes again.
-            if changed:
-                listed = ", ".join(f"'{d.isoformat()}'" for d in changed)
-                months = ", ".join(sorted({f"'{d.replace(day=1).isoformat()}'" for d in changed}))
-                # silver.events.event_date is to_date(ts) (UTC): the day event_days groups by
-                rows = event_days(events.where(F.col("event_date").isin(changed)), cfg)
-                catalog.replace_where(
-                    rows,
-                    GOLD_CUSTOMER_DAILY_EVENTS,
-                    f"month IN ({months}) AND day IN ({listed})",
-                    user_metadata=now.to_json(),
-                )
-            return DaysUpdate(version, len(changed), False, "changed days")
+            found = _rebuild_reason(spark, catalog, stored, now)
+            if found is None:
+                update = _recompute_changed_days(spark, cfg, catalog, events, stored, now)
+                if isinstance(update, DaysUpdate):
+                    return update
+                found = update
+            reason = found
     catalog.overwrite(event_days(events, cfg), GOLD_CUSTOMER_DAILY_EVENTS, user_metadata=now.to_json())
     days = catalog.read(spark, GOLD_CUSTOMER_DAILY_EVENTS).select("day").distinct().count()
-    return DaysUpdate(version, days, True, reason)
+    return DaysUpdate(days, True, reason)
+
+
+def _recompute_changed_days(
+    spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog, events: DataFrame, stored: DaysState, now: DaysState
+) -> DaysUpdate | str:
+    """Replace the days whose events changed since `stored`; or why that cannot be done."""
+    if stored.events_version == now.events_version:
+        return DaysUpdate(0, False, "current")
+    first = stored.events_version + 1
+    try:
+        changed = _changed_days(spark, catalog, first, now.events_version)
+    except AnalysisException as exc:  # e.g. the change feed was not on for those versions
+        return f"no change feed of silver.events since version {first}: {_first_line(exc)}"
+    # No changed day (only file compactions since): nothing to write. The version reached
+    # is not recorded then; the next run reads those few commits' (empty) changes again.
+    if changed:
+        listed = ", ".join(f"'{d.isoformat()}'" for d in changed)
+        months = ", ".join(sorted({f"'{d.replace(day=1).isoformat()}'" for d in changed}))
+        # silver.events.event_date is to_date(ts) (UTC): the day event_days groups by
+        rows = event_days(events.where(F.col("event_date").isin(changed)), cfg)
+        catalog.replace_where(
+            rows, GOLD_CUSTOMER_DAILY_EVENTS, f"month IN ({months}) AND day IN ({listed})", user_metadata=now.to_json()
+        )
+    return DaysUpdate(len(changed), False, "changed days")
 
 
 def _rebuild_reason(spark: SparkSession, catalog: Catalog, stored: DaysState, now: DaysState) -> str | None:
