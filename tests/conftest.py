@@ -28,6 +28,8 @@ def spark():
             "spark.sql.ansi.enabled": "true",
             "spark.databricks.delta.snapshotPartitions": "2",
             "spark.sql.adaptive.coalescePartitions.enabled": "true",
+            # as conf/base.yml: tests rerun the same jobs many times in one JVM
+            "spark.sql.codegen.cache.maxEntries": "1000",
         },
     )
     session = get_spark(cfg)
