@@ -101,19 +101,19 @@ def build_features(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as
         features = finish(base, stats, as_of, cfg.features)
         customers = int(stats[CUSTOMERS])  # type: ignore[call-overload]
         rate = sample_rate(customers, cfg.features.drift.sample_customers)
-        # The snapshot's write and its histogram both read the kept table and neither
-        # needs the other: side by side, one's Delta commit and driver-side work overlap
-        # the other's tasks. (A failure of either fails the run; re-running rewrites both.)
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        # Neither the histogram nor the drift reads the written snapshot (the histogram
+        # profiles the kept table, the drift compares histograms): they run while the
+        # snapshot is written, so their Delta commits and driver-side work overlap the
+        # write's tasks. A failure of either fails the run; re-running rewrites all three.
+        with ThreadPoolExecutor(max_workers=1) as pool:
             written = pool.submit(catalog.replace_where, features, GOLD_CUSTOMER_FEATURES, _snapshot(as_of))
-            profiled = pool.submit(_store_histogram, spark, catalog, features, as_of, rate)
+            current = _store_histogram(spark, catalog, features, as_of, rate)
+            drift = refresh_drift(spark, cfg.features, catalog, as_of, current)
             written.result()
-            current = profiled.result()
     finally:
         base.unpersist()
     comments = {f.name: f.metadata["comment"] for f in features.schema.fields if "comment" in f.metadata}
     catalog.set_column_comments(spark, GOLD_CUSTOMER_FEATURES, comments)
-    drift = refresh_drift(spark, cfg.features, catalog, as_of, current)
     return FeatureResult(as_of, customers, len(features.columns), days, drift)
 
 
@@ -163,13 +163,20 @@ def refresh_drift(
 ) -> DriftResult | None:
     """PSI of `as_of` against the latest snapshot before it; and, when a later snapshot
     exists (a backfill), that snapshot's PSI against this one, whose histogram changed."""
-    dates = sorted(r[0] for r in catalog.read(spark, GOLD_CUSTOMER_FEATURES).select("as_of").distinct().collect())
+    dates = _snapshot_dates(spark, catalog)
     earlier = [d for d in dates if d < as_of]
     later = [d for d in dates if d > as_of]
     result = _write_drift(spark, cfg, catalog, as_of, current, earlier[-1] if earlier else None)
     if later:
         _write_drift(spark, cfg, catalog, later[0], _histogram_of(spark, cfg, catalog, later[0]), as_of, current)
     return result
+
+
+def _snapshot_dates(spark: SparkSession, catalog: Catalog) -> list[date]:
+    """The stored snapshots' dates (none before the first snapshot's write commits)."""
+    if not catalog.exists(spark, GOLD_CUSTOMER_FEATURES):
+        return []
+    return sorted(r[0] for r in catalog.read(spark, GOLD_CUSTOMER_FEATURES).select("as_of").distinct().collect())
 
 
 def _write_drift(
