@@ -79,6 +79,10 @@ def test_only_changed_days_are_recomputed(spark, lake) -> None:
     cfg, catalog = lake
     update_event_days(spark, cfg.features, catalog)
 
+    def fashion_views_of_0302():
+        return stored(spark, catalog).where(F.col("day") == date(2025, 3, 2)).select("_views_fashion").first()[0]
+
+    untouched = fashion_views_of_0302()
     # a new day, a late event on 03-01, and the anonymous visitor of 03-06 stitched to C2
     catalog.append(
         events(
@@ -96,6 +100,8 @@ def test_only_changed_days_are_recomputed(spark, lake) -> None:
     assert_current(spark, cfg, catalog)
     c2 = stored(spark, catalog).where((F.col("customer_id") == "C2") & (F.col("day") == date(2025, 3, 6))).first()
     assert c2["_views_toys"] == 1
+    # a day outside the change (in the same month as a changed one) keeps its rows
+    assert untouched == 1 and fashion_views_of_0302() == untouched
     # the commit records the version of silver.events it reflects
     state = DaysState.from_json(catalog.last_user_metadata(spark, GOLD_CUSTOMER_DAILY_EVENTS))
     assert state is not None and state.events_version == catalog.version(spark, SILVER_EVENTS)
