@@ -3,8 +3,6 @@ window, recency of visits, trends, and category affinity."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
@@ -12,48 +10,43 @@ from seglake.config.schema import FeaturesConfig
 from seglake.features.common import (
     Aggregation,
     argmax_label,
-    between_days_ago,
     count_if,
     label_index,
     ratio,
-    since,
     slug,
     sum_if,
     trend,
 )
+from seglake.features.tiles import TiledAggregation
 
 
-def session_aggregation(as_of: date, cfg: FeaturesConfig) -> Aggregation:
-    """From human sessions that ended before as_of."""
+def session_aggregation(tiled: TiledAggregation, cfg: FeaturesConfig) -> Aggregation:
+    """From human sessions that ended before as_of, tiled by their start."""
     start = F.col("session_start")
     viewed, carted, ordered = F.col("product_views") > 0, F.col("cart_adds") > 0, F.col("order_placed")
-    aggs: list[Column] = [F.max(start).alias("_last_visit_ts")]
+    aggs: list[Column] = [tiled.max("start", start).alias("_last_visit_ts")]
     derived: list[Column] = []
     counts: list[str] = []
     for w in sorted(set(cfg.windows_days)):
-        inside = since(start, as_of, w)
-
-        def within(c: Column, inside: Column = inside) -> Column:
-            return F.when(inside, c)
-
+        inside = tiled.within(w)
         n = f"sessions_{w}d"
         aggs += [
-            count_if(inside).alias(n),
-            F.sum(within(F.col("events"))).alias(f"events_{w}d"),
-            F.sum(within(F.col("page_views"))).alias(f"_pages_{w}d"),
-            F.avg(within(F.col("duration_seconds") / 60.0)).alias(f"avg_session_minutes_{w}d"),
-            count_if(inside & (F.col("events") == 1)).alias(f"_bounces_{w}d"),
-            F.max(within(F.col("max_scroll_depth"))).alias(f"max_scroll_depth_{w}d"),
-            F.avg(within(F.col("max_scroll_depth"))).alias(f"max_scroll_depth_avg_{w}d"),
-            F.sum(within(F.col("video_starts"))).alias(f"video_plays_{w}d"),
-            F.sum(within(F.col("video_completions"))).alias(f"video_completions_{w}d"),
-            F.sum(within(F.col("product_views"))).alias(f"product_views_{w}d"),
-            F.sum(within(F.col("cart_adds"))).alias(f"cart_adds_{w}d"),
-            count_if(inside & viewed).alias(f"_viewing_{w}d"),
-            count_if(inside & carted).alias(f"_carting_{w}d"),
-            count_if(inside & carted & ordered).alias(f"_cart_ordering_{w}d"),
-            count_if(inside & viewed & carted).alias(f"_view_carting_{w}d"),
-            count_if(inside & viewed & ordered).alias(f"_view_ordering_{w}d"),
+            tiled.count("sessions", span=inside).alias(n),
+            tiled.sum("events", F.col("events"), inside).alias(f"events_{w}d"),
+            tiled.sum("pages", F.col("page_views"), inside).alias(f"_pages_{w}d"),
+            tiled.avg("minutes", F.col("duration_seconds") / 60.0, inside).alias(f"avg_session_minutes_{w}d"),
+            tiled.count("bounces", F.col("events") == 1, inside).alias(f"_bounces_{w}d"),
+            tiled.max("scroll", F.col("max_scroll_depth"), inside).alias(f"max_scroll_depth_{w}d"),
+            tiled.avg("scroll", F.col("max_scroll_depth"), inside).alias(f"max_scroll_depth_avg_{w}d"),
+            tiled.sum("video_starts", F.col("video_starts"), inside).alias(f"video_plays_{w}d"),
+            tiled.sum("video_completions", F.col("video_completions"), inside).alias(f"video_completions_{w}d"),
+            tiled.sum("product_views", F.col("product_views"), inside).alias(f"product_views_{w}d"),
+            tiled.sum("cart_adds", F.col("cart_adds"), inside).alias(f"cart_adds_{w}d"),
+            tiled.count("viewing", viewed, inside).alias(f"_viewing_{w}d"),
+            tiled.count("carting", carted, inside).alias(f"_carting_{w}d"),
+            tiled.count("cart_ordering", carted & ordered, inside).alias(f"_cart_ordering_{w}d"),
+            tiled.count("view_carting", viewed & carted, inside).alias(f"_view_carting_{w}d"),
+            tiled.count("view_ordering", viewed & ordered, inside).alias(f"_view_ordering_{w}d"),
         ]
         counts += [n, f"events_{w}d", f"video_plays_{w}d", f"video_completions_{w}d"]
         counts += [f"product_views_{w}d", f"cart_adds_{w}d"]
@@ -68,16 +61,16 @@ def session_aggregation(as_of: date, cfg: FeaturesConfig) -> Aggregation:
             ratio(F.col(f"_cart_ordering_{w}d"), carting).alias(f"cart_to_purchase_rate_{w}d"),
             ratio(F.col(f"_view_ordering_{w}d"), F.col(f"_viewing_{w}d")).alias(f"view_to_purchase_rate_{w}d"),
         ]
-    recent = since(start, as_of, cfg.trend_recent_days)
-    previous = between_days_ago(start, as_of, cfg.trend_recent_days, cfg.trend_recent_days + cfg.trend_previous_days)
+    recent = tiled.within(cfg.trend_recent_days)
+    previous = tiled.between(cfg.trend_recent_days, cfg.trend_recent_days + cfg.trend_previous_days)
     aggs += [
-        count_if(recent).alias("_sessions_recent"),
-        count_if(previous).alias("_sessions_previous"),
-        sum_if(recent, F.col("events")).alias("_events_recent"),
-        sum_if(previous, F.col("events")).alias("_events_previous"),
+        tiled.count("sessions", span=recent).alias("_sessions_recent"),
+        tiled.count("sessions", span=previous).alias("_sessions_previous"),
+        tiled.sum("events", F.col("events"), recent).alias("_events_recent"),
+        tiled.sum("events", F.col("events"), previous).alias("_events_previous"),
     ]
     derived += [
-        F.datediff(F.lit(as_of), F.to_date("_last_visit_ts")).alias("days_since_last_visit"),
+        F.datediff(F.lit(tiled.as_of), F.to_date("_last_visit_ts")).alias("days_since_last_visit"),
         trend(F.col("_sessions_recent"), F.col("_sessions_previous"), cfg).alias("sessions_trend"),
         trend(F.col("_events_recent"), F.col("_events_previous"), cfg).alias("events_trend"),
     ]

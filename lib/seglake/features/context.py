@@ -24,6 +24,7 @@ from seglake.features.common import (
     since,
     slug,
 )
+from seglake.features.tiles import TiledAggregation
 from seglake.frames import local_frame
 
 EVENING_HOURS = (18, 23)
@@ -57,26 +58,29 @@ def _channel_index(cfg: FeaturesConfig) -> Column:
     return index
 
 
-def session_aggregation(as_of: date, cfg: FeaturesConfig) -> Aggregation:
-    """From human sessions that ended before as_of; local time is the device's clock."""
+def session_aggregation(tiled: TiledAggregation, cfg: FeaturesConfig) -> Aggregation:
+    """From human sessions that ended before as_of, tiled by their start; local time is
+    the device's clock."""
     start = F.col("session_start")
     local = F.coalesce(F.col("local_start"), start)
     hour = F.hour(local)
-    profile = since(start, as_of, cfg.profile_window_days)
+    profile = tiled.within(cfg.profile_window_days)
     aggs: list[Column] = [
-        F.min(start).alias("_first_visit_ts"),
-        F.min(F.unix_seconds(start) * CHANNEL_SLOTS + _channel_index(cfg)).alias("_first_channel_key"),
-        count_if(profile).alias("_sessions_profile"),
+        tiled.min("start", start).alias("_first_visit_ts"),
+        tiled.min("channel_key", F.unix_seconds(start) * CHANNEL_SLOTS + _channel_index(cfg)).alias(
+            "_first_channel_key"
+        ),
+        tiled.count("sessions", span=profile).alias("_sessions_profile"),
     ]
     derived: list[Column] = [
-        F.datediff(F.lit(as_of), F.to_date("_first_visit_ts")).alias("first_visit_days_ago"),
+        F.datediff(F.lit(tiled.as_of), F.to_date("_first_visit_ts")).alias("first_visit_days_ago"),
         F.element_at(
             F.array(*[F.lit(c) for c in channel_labels(cfg)]),
             (F.col("_first_channel_key") % CHANNEL_SLOTS + 1).cast("int"),
         ).alias("acquisition_channel"),
     ]
     for w in sorted(set(cfg.windows_days)):
-        inside = since(start, as_of, w)
+        inside = tiled.within(w)
         flags = {
             "mobile_share": F.col("device_type") == "mobile",
             "evening_share": hour.between(*EVENING_HOURS),
@@ -84,14 +88,14 @@ def session_aggregation(as_of: date, cfg: FeaturesConfig) -> Aggregation:
             "campaign_session_share": F.col("utm_campaign").isNotNull(),
         }
         for name, flag in flags.items():
-            aggs.append(count_if(inside & flag).alias(f"_{name}_{w}d"))
+            aggs.append(tiled.count(name, flag, inside).alias(f"_{name}_{w}d"))
             derived.append(ratio(F.col(f"_{name}_{w}d"), F.col(f"_in_{w}d")).alias(f"{name}_{w}d"))
-        aggs.append(count_if(inside).alias(f"_in_{w}d"))
+        aggs.append(tiled.count("sessions", span=inside).alias(f"_in_{w}d"))
     n = F.col("_sessions_profile")
 
     def shares(prefix: str, groups: dict[str, Column]) -> list[tuple[str, Column]]:
         for name, cond in groups.items():
-            aggs.append(count_if(profile & cond).alias(f"_{prefix}_{slug(name)}"))
+            aggs.append(tiled.count(f"{prefix}_{slug(name)}", cond, profile).alias(f"_{prefix}_{slug(name)}"))
         return [(name, F.col(f"_{prefix}_{slug(name)}")) for name in groups]
 
     devices = shares("device", {d: F.lower(F.col("device_type")) == d.lower() for d in cfg.device_types})

@@ -2,8 +2,9 @@
 before `as_of` (00:00 UTC), so any past snapshot can be rebuilt exactly and training sets
 never see the future.
 
-Each source is read once and aggregated once per customer (all families' aggregates in
-the same groupBy); the four per-customer results are joined on customer_id. Events come
+Each source is read once and aggregated per customer (all families' aggregates in the
+same groupBy; sessions, asked for over every window, per tile of days first: see
+`tiles`); the four per-customer results are joined on customer_id. Events come
 pre-aggregated per customer and UTC day (`event_days`, kept as gold.customer_daily_events
 by the feature job): their aggregates are counts and sums, and as_of is a date, so
 summing the days of the window gives exactly what aggregating the events would.
@@ -34,6 +35,7 @@ from seglake.features.spec import (
     check_treatments,
     treatment_docs,
 )
+from seglake.features.tiles import TiledAggregation
 
 # The statistics entry holding the snapshot's row count.
 CUSTOMERS = "customers"
@@ -119,6 +121,13 @@ def _event_features(days: DataFrame, as_of: date, cfg: FeaturesConfig) -> DataFr
     return _derive(grouped, event_parts(cfg))
 
 
+def session_tiles(as_of: date, cfg: FeaturesConfig) -> TiledAggregation:
+    """Sessions are many per customer and asked for over every window: their features
+    are aggregated per tile, cut at each window the families use."""
+    trend_edges = (cfg.trend_recent_days, cfg.trend_recent_days + cfg.trend_previous_days)
+    return TiledAggregation(as_of, (*cfg.windows_days, cfg.profile_window_days, *trend_edges))
+
+
 def base_features(inputs: FeatureInputs, as_of: date, cfg: FeaturesConfig) -> DataFrame:
     """Every feature the families can compute (before population statistics)."""
     cut = F.lit(midnight(as_of))
@@ -127,10 +136,13 @@ def base_features(inputs: FeatureInputs, as_of: date, cfg: FeaturesConfig) -> Da
     sessions = inputs.sessions.where(_human(inputs.sessions) & (F.col("session_end") < cut))
     days = inputs.event_days if inputs.event_days is not None else event_days(inputs.events, cfg)
     order_parts = [rfm.order_aggregation(as_of, cfg), context.order_aggregation(as_of, cfg)]
-    session_parts = [behaviour.session_aggregation(as_of, cfg), context.session_aggregation(as_of, cfg)]
+    tiled = session_tiles(as_of, cfg)
+    session_parts = [behaviour.session_aggregation(tiled, cfg), context.session_aggregation(tiled, cfg)]
     per_source = [
         _aggregate(orders, order_parts),
-        _aggregate(sessions, session_parts),
+        _derive(
+            tiled.aggregate(sessions, F.col("session_start"), [a for p in session_parts for a in p.aggs]), session_parts
+        ),
         _event_features(days, as_of, cfg),
         context.with_geography(
             profile_features(profiles_as_of(inputs.profiles, as_of), as_of, cfg), inputs.regions
