@@ -106,7 +106,7 @@ def event_days(events: DataFrame, cfg: FeaturesConfig) -> DataFrame:
     return per_day.select("customer_id", "day", F.trunc("day", "month").alias("month"), *per_day.columns[2:])
 
 
-def _event_features(days: DataFrame, as_of: date, cfg: FeaturesConfig) -> DataFrame:
+def _event_features(days: DataFrame, as_of: date, cfg: FeaturesConfig, parts: list[Aggregation]) -> DataFrame:
     """The event families' features from the days of the profile window before as_of."""
     first = as_of - timedelta(days=cfg.profile_window_days)
     in_window = days.where(
@@ -118,7 +118,7 @@ def _event_features(days: DataFrame, as_of: date, cfg: FeaturesConfig) -> DataFr
     )
     measures = [c for c in days.columns if c not in DAY_COLUMNS]
     grouped = in_window.groupBy("customer_id").agg(*[F.sum(c).alias(c) for c in measures])
-    return _derive(grouped, event_parts(cfg))
+    return _derive(grouped, parts)
 
 
 def session_tiles(as_of: date, cfg: FeaturesConfig) -> TiledAggregation:
@@ -138,12 +138,15 @@ def base_features(inputs: FeatureInputs, as_of: date, cfg: FeaturesConfig) -> Da
     order_parts = [rfm.order_aggregation(as_of, cfg), context.order_aggregation(as_of, cfg)]
     tiled = session_tiles(as_of, cfg)
     session_parts = [behaviour.session_aggregation(tiled, cfg), context.session_aggregation(tiled, cfg)]
+    # Built once: each Column built is a round trip to the JVM (the plan's hundreds of
+    # expressions take about a second to build).
+    event_aggregations = event_parts(cfg)
     per_source = [
         _aggregate(orders, order_parts),
         _derive(
             tiled.aggregate(sessions, F.col("session_start"), [a for p in session_parts for a in p.aggs]), session_parts
         ),
-        _event_features(days, as_of, cfg),
+        _event_features(days, as_of, cfg, event_aggregations),
         context.with_geography(
             profile_features(profiles_as_of(inputs.profiles, as_of), as_of, cfg), inputs.regions
         ).drop("city", "postal_code"),
@@ -153,11 +156,10 @@ def base_features(inputs: FeatureInputs, as_of: date, cfg: FeaturesConfig) -> Da
     joined = reduce(lambda acc, df: acc.join(df, on="customer_id", how="full"), per_source)
     # Counts are facts: a customer without orders placed 0 orders. Everything else that
     # is missing stays null (unknown) until a treatment says otherwise.
-    counts = [c for parts in (order_parts, session_parts, event_parts(cfg)) for p in parts for c in p.counts]
-    filled = joined.fillna(0, subset=counts).withColumn(
-        "consent_profiling", F.coalesce(F.col("consent_profiling"), F.lit(False))
+    counts = [c for parts in (order_parts, session_parts, event_aggregations) for p in parts for c in p.counts]
+    filled = joined.fillna(0, subset=counts).withColumns(
+        {consent: F.coalesce(F.col(consent), F.lit(False)) for consent in ("consent_profiling", "consent_marketing")}
     )
-    filled = filled.withColumn("consent_marketing", F.coalesce(F.col("consent_marketing"), F.lit(False)))
     check_engagement(cfg, _types(filled))
     return filled.withColumn("engagement_score", engagement_score(cfg.engagement))
 
