@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                 "spark": pyspark.__version__,
                 "python": platform.python_version(),
                 "cpus": os.cpu_count(),
-                "shuffle_partitions": base_cfg.spark.shuffle_partitions,
+                "shuffle_partitions": int(spark.conf.get("spark.sql.shuffle.partitions")),
                 "results": results,
             },
             indent=2,

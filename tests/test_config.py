@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from seglake.config import load_config
+from seglake.config.schema import SparkConfig
 from seglake.errors import ConfigError
+from seglake.session import local_partitions
 
 REPO_CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -116,3 +119,23 @@ def test_every_shipped_environment_loads(monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.setenv(var, "x")
     for env in ("local", "dev", "prod"):
         assert load_config(env, REPO_CONF).env == env
+
+
+@pytest.mark.parametrize(
+    ("master", "configured", "expected"),
+    [
+        ("local[3]", None, 3),
+        ("local[2, 4]", None, 2),  # local[threads, retries]
+        ("local", None, 1),
+        ("spark://127.0.0.1:7077", None, 8),  # a cluster's cores are not known here
+        ("local[3]", 5, 5),  # configured wins
+    ],
+)
+def test_shuffle_partitions_default_to_the_local_cores(master: str, configured: int | None, expected: int) -> None:
+    assert local_partitions(SparkConfig(master=master, shuffle_partitions=configured)) == expected
+
+
+def test_shipped_local_config_uses_one_partition_per_core(conf_dir: Path) -> None:
+    cfg = load_config("local", conf_dir)
+    assert cfg.spark.shuffle_partitions is None
+    assert local_partitions(cfg.spark) == len(os.sched_getaffinity(0))

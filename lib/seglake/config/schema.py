@@ -18,7 +18,9 @@ class SparkConfig:
     # Used only when seglake starts Spark itself; spark-submit and Databricks decide.
     master: str = "local[*]"
     driver_memory: str = "4g"
-    shuffle_partitions: int = 8
+    # Partitions per shuffle (and default parallelism) of a session seglake starts itself;
+    # None: one per core of a local master (see session.local_partitions).
+    shuffle_partitions: int | None = None
     ui_enabled: bool = False
     log_level: str = "WARN"
     packages: list[str] = field(default_factory=lambda: [DELTA_PACKAGE])
