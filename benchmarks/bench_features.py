@@ -20,6 +20,10 @@ only events. So two floors are timed, both honest:
   floor: all inputs  the same trivial aggregation over each of the four tables the job
                      reads, each written to Delta (what reading every input once costs)
 The verdict uses the events floor, as the requirement states; the other is reported.
+And one share of the job is timed alone, for scale:
+  snapshot write     the Delta write of the snapshot the job wrote (every feature column),
+                     read back and held in memory first: what any job producing this
+                     table pays for writing it
 
 Silver-shaped tables are synthesised directly in Spark (the real silver schemas, written
 as Delta under --workdir, once per size): generating landing files and ingesting 20
@@ -79,7 +83,8 @@ FLOOR = "floor: events"
 FLOOR_ALL = "floor: all inputs"
 FEATURES = "features (daily)"
 REBUILD = "features (rebuild)"
-CASES = (FLOOR, FLOOR_ALL, FEATURES, REBUILD)
+SNAPSHOT_WRITE = "snapshot write"
+CASES = (FLOOR, FLOOR_ALL, SNAPSHOT_WRITE, FEATURES, REBUILD)
 
 EVENT_TYPES = ["page_view"] * 10 + ["product_view"] * 5 + ["cart_add", "scroll", "video_start", "checkout_start"]
 CATEGORIES = ["electronics", "fashion", "home", "beauty", "sports", "books", "toys", "grocery"]
@@ -299,11 +304,21 @@ def run_case(spark: SparkSession, case: str, silver: Silver, scratch: Path) -> f
     catalog = Catalog(cfg.paths.lake)
     out = scratch / "floor"
     shutil.rmtree(out, ignore_errors=True)
+    snapshot = None
     if case == FEATURES:
         silver.append_day(spark)
     elif case == REBUILD:
         catalog.drop(spark, GOLD_CUSTOMER_DAILY_EVENTS)
+    elif case == SNAPSHOT_WRITE:
+        # the stored snapshot, held in memory: only its Delta write is timed
+        snapshot = catalog.read(spark, GOLD_CUSTOMER_FEATURES).where(F.col("as_of") == F.lit(AS_OF)).cache()
+        snapshot.count()
     started = time.monotonic()
+    if snapshot is not None:
+        snapshot.write.format("delta").save(str(out / "snapshot"))
+        seconds = time.monotonic() - started
+        snapshot.unpersist()
+        return seconds
     if case == FLOOR:
         trivial(catalog.read(spark, SILVER_EVENTS), "price", "ts").write.format("delta").save(str(out / "events"))
     elif case == FLOOR_ALL:
@@ -354,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         rebuild_ratio = statistics.median(r[REBUILD] / r[FLOOR] for r in rounds)
         job = statistics.median(r[FEATURES] for r in rounds)
         rebuild = statistics.median(r[REBUILD] for r in rounds)
+        write_ratio = statistics.median(r[SNAPSHOT_WRITE] / r[FLOOR] for r in rounds)
         columns = len(catalog.read(spark, GOLD_CUSTOMER_FEATURES).columns)
         results.append(
             {
@@ -368,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
                 "median_rebuild_ratio_to_events_floor": rebuild_ratio,
                 "median_feature_seconds": job,
                 "median_rebuild_seconds": rebuild,
+                "median_snapshot_write_ratio_to_events_floor": write_ratio,
                 "microseconds_per_event": job / n * 1e6,
                 "rebuild_microseconds_per_event": rebuild / n * 1e6,
             }
@@ -376,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  median: daily features {job:.1f}s = {ratio:.2f}x events floor ({verdict} target <= {TARGET_RATIO}x), "
             f"{ratio_all:.2f}x all-inputs floor, {job / n * 1e6:.2f} us/event; "
-            f"rebuild {rebuild:.1f}s = {rebuild_ratio:.2f}x events floor, {rebuild / n * 1e6:.2f} us/event",
+            f"rebuild {rebuild:.1f}s = {rebuild_ratio:.2f}x events floor, {rebuild / n * 1e6:.2f} us/event; "
+            f"the snapshot's Delta write alone {write_ratio:.2f}x events floor",
             flush=True,
         )
     if len(results) > 1:
