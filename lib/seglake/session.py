@@ -104,11 +104,12 @@ def get_spark(cfg: SparkConfig) -> SparkSession:
         # Python workers (xgboost.spark, pandas functions) must run the driver's interpreter,
         # not whatever `python3` is first on PATH, or they miss the installed packages.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        partitions = str(local_partitions(cfg))
         builder = (
             builder.master(cfg.master)
             .config("spark.driver.memory", cfg.driver_memory)
-            .config("spark.sql.shuffle.partitions", str(local_partitions(cfg)))
-            .config("spark.default.parallelism", str(local_partitions(cfg)))
+            .config("spark.sql.shuffle.partitions", partitions)
+            .config("spark.default.parallelism", partitions)
             .config("spark.ui.enabled", str(cfg.ui_enabled).lower())
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.jars.ivy", os.path.expanduser(cfg.ivy_dir))

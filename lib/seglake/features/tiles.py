@@ -16,12 +16,12 @@ barely reduces them) is shuffled.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from seglake.features.common import count_if, midnight, ratio
+from seglake.features.common import count_if, ratio, since
 
 TILE = "_tile"
 _MEASURE = "_tile_"
@@ -95,7 +95,7 @@ class TiledAggregation:
         """The tile of a row stamped `ts`."""
         index = F.lit(len(self.edges))
         for k in reversed(range(len(self.edges))):
-            index = F.when(ts >= F.lit(midnight(self.as_of - timedelta(days=self.edges[k]))), k).otherwise(index)
+            index = F.when(since(ts, self.as_of, self.edges[k]), k).otherwise(index)
         return index
 
     def aggregate(self, rows: DataFrame, ts: Column, features: list[Column]) -> DataFrame:
