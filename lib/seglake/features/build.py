@@ -91,27 +91,34 @@ def build_features(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as
     (replacing exactly that snapshot) and its histogram, then its drift (and the drift
     of the next snapshot when this one is a backfill)."""
     catalog.require(spark, (SILVER_EVENTS,), "silver")
-    days = update_event_days(spark, cfg.features, catalog)
-    inputs = read_inputs(spark, catalog)
-    # The per-customer table is read three times (population statistics, the write, the
-    # histogram): keep it rather than aggregating the events again.
-    base = base_features(inputs, as_of, cfg.features).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        stats = statistics(base, cfg.features)
-        features = finish(base, stats, as_of, cfg.features)
-        customers = int(stats[CUSTOMERS])  # type: ignore[call-overload]
-        rate = sample_rate(customers, cfg.features.drift.sample_customers)
-        # Neither the histogram nor the drift reads the written snapshot (the histogram
-        # profiles the kept table, the drift compares histograms): they run while the
-        # snapshot is written, so their Delta commits and driver-side work overlap the
-        # write's tasks. A failure of either fails the run; re-running rewrites all three.
-        with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        # The stored histograms the drift compares with do not depend on this run: they
+        # are read while the days are brought up to date and the snapshot is computed.
+        neighbours = pool.submit(neighbour_histograms, spark, cfg.features, catalog, as_of)
+        days = update_event_days(spark, cfg.features, catalog)
+        inputs = read_inputs(spark, catalog)
+        # The per-customer table is read three times (population statistics, the write,
+        # the histogram): keep it rather than aggregating the events again.
+        base = base_features(inputs, as_of, cfg.features).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            stats = statistics(base, cfg.features)
+            features = finish(base, stats, as_of, cfg.features)
+            customers = int(stats[CUSTOMERS])  # type: ignore[call-overload]
+            # Neither the histogram nor the drift reads the written snapshot (the
+            # histogram profiles the kept table, the drift compares histograms): they run
+            # while the snapshot is written, so their Delta commits and driver-side work
+            # overlap the write's tasks. A failure of any fails the run; re-running
+            # rewrites all three.
             written = pool.submit(catalog.replace_where, features, GOLD_CUSTOMER_FEATURES, _snapshot(as_of))
-            current = _store_histogram(spark, catalog, features, as_of, rate)
-            drift = refresh_drift(spark, cfg.features, catalog, as_of, current)
+            profiled = profile(spark, features, as_of, sample_rate(customers, cfg.features.drift.sample_customers))
+            # Read first: a neighbour whose histogram was missing got it stored meanwhile.
+            around = neighbours.result()
+            stored = pool.submit(catalog.replace_where, profiled.rows, GOLD_FEATURE_HISTOGRAMS, _snapshot(as_of))
+            drift = refresh_drift(spark, cfg.features, catalog, as_of, profiled.histogram, around)
+            stored.result()
             written.result()
-    finally:
-        base.unpersist()
+        finally:
+            base.unpersist()
     comments = {f.name: f.metadata["comment"] for f in features.schema.fields if "comment" in f.metadata}
     catalog.set_column_comments(spark, GOLD_CUSTOMER_FEATURES, comments)
     return FeatureResult(as_of, customers, len(features.columns), days, drift)
@@ -121,18 +128,22 @@ def _snapshot(as_of: date) -> str:
     return f"as_of = '{as_of.isoformat()}'"
 
 
-def _store_histogram(
-    spark: SparkSession, catalog: Catalog, snapshot: DataFrame, as_of: date, rate: float
-) -> dict[str, FeatureHistogram]:
-    """Profile the snapshot once into gold.feature_histograms, and return the histogram
-    for the drift. The histogram is a few rows per feature and value (never per
-    customer): it is collected once and written from the driver, rather than profiling
+@dataclass(frozen=True)
+class Profile:
+    """A snapshot's histogram: its gold.feature_histograms rows, and as the drift reads it."""
+
+    rows: DataFrame
+    histogram: dict[str, FeatureHistogram]
+
+
+def profile(spark: SparkSession, snapshot: DataFrame, as_of: date, rate: float) -> Profile:
+    """Profile the snapshot once. The histogram is a few rows per feature and value (never
+    per customer): it is collected once, and stored from the driver, rather than profiling
     the snapshot a second time for the write or reading the written rows back."""
     profiled = histogram(snapshot, drift_features(snapshot), rate)
     rows = profiled.collect()
     stored = local_frame(spark, rows, profiled.schema).select(F.lit(as_of).alias("as_of"), "*")
-    catalog.replace_where(stored, GOLD_FEATURE_HISTOGRAMS, _snapshot(as_of))
-    return collect_histograms(rows)
+    return Profile(stored, collect_histograms(rows))
 
 
 def _stored_histogram(spark: SparkSession, catalog: Catalog, as_of: date) -> dict[str, FeatureHistogram]:
@@ -151,7 +162,28 @@ def _histogram_of(
             return stored
     snapshot = catalog.read(spark, GOLD_CUSTOMER_FEATURES).where(F.col("as_of") == F.lit(as_of))
     customers = snapshot.count()
-    return _store_histogram(spark, catalog, snapshot, as_of, sample_rate(customers, cfg.drift.sample_customers))
+    profiled = profile(spark, snapshot, as_of, sample_rate(customers, cfg.drift.sample_customers))
+    catalog.replace_where(profiled.rows, GOLD_FEATURE_HISTOGRAMS, _snapshot(as_of))
+    return profiled.histogram
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The stored snapshots just before and just after a snapshot date, with their
+    histograms (None when there is none)."""
+
+    earlier: tuple[date, dict[str, FeatureHistogram]] | None
+    later: tuple[date, dict[str, FeatureHistogram]] | None
+
+
+def neighbour_histograms(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog, as_of: date) -> Neighbours:
+    dates = _snapshot_dates(spark, catalog)
+    earlier = max((d for d in dates if d < as_of), default=None)
+    later = min((d for d in dates if d > as_of), default=None)
+    return Neighbours(
+        None if earlier is None else (earlier, _histogram_of(spark, cfg, catalog, earlier)),
+        None if later is None else (later, _histogram_of(spark, cfg, catalog, later)),
+    )
 
 
 def refresh_drift(
@@ -160,15 +192,14 @@ def refresh_drift(
     catalog: Catalog,
     as_of: date,
     current: dict[str, FeatureHistogram],
+    neighbours: Neighbours,
 ) -> DriftResult | None:
     """PSI of `as_of` against the latest snapshot before it; and, when a later snapshot
     exists (a backfill), that snapshot's PSI against this one, whose histogram changed."""
-    dates = _snapshot_dates(spark, catalog)
-    earlier = [d for d in dates if d < as_of]
-    later = [d for d in dates if d > as_of]
-    result = _write_drift(spark, cfg, catalog, as_of, current, earlier[-1] if earlier else None)
-    if later:
-        _write_drift(spark, cfg, catalog, later[0], _histogram_of(spark, cfg, catalog, later[0]), as_of, current)
+    result = _write_drift(spark, cfg, catalog, as_of, current, neighbours.earlier)
+    if neighbours.later:
+        later_as_of, later = neighbours.later
+        _write_drift(spark, cfg, catalog, later_as_of, later, (as_of, current))
     return result
 
 
@@ -185,17 +216,15 @@ def _write_drift(
     catalog: Catalog,
     as_of: date,
     current: dict[str, FeatureHistogram],
-    previous_as_of: date | None,
-    previous: dict[str, FeatureHistogram] | None = None,
+    previous: tuple[date, dict[str, FeatureHistogram]] | None,
 ) -> DriftResult | None:
-    if previous_as_of is None:
+    if previous is None:
         # Nothing to compare with: the snapshot's drift rows are cleared (and the table
         # exists from the first snapshot on, so readers can always query it).
         catalog.replace_where(local_frame(spark, [], DRIFT_SCHEMA), GOLD_FEATURE_DRIFT, _snapshot(as_of))
         return None
-    if previous is None:
-        previous = _histogram_of(spark, cfg, catalog, previous_as_of)
-    rows = population_stability(current, previous, cfg.drift.bins, cfg.drift.psi_threshold, as_of, previous_as_of)
+    previous_as_of, before = previous
+    rows = population_stability(current, before, cfg.drift.bins, cfg.drift.psi_threshold, as_of, previous_as_of)
     catalog.replace_where(local_frame(spark, rows, DRIFT_SCHEMA), GOLD_FEATURE_DRIFT, _snapshot(as_of))
     large = sorted(((r.feature, r.psi) for r in rows if r.large), key=lambda fp: (-fp[1], fp[0]))
     return DriftResult(previous_as_of, len(rows), large)
