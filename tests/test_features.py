@@ -485,6 +485,28 @@ def test_backfill_then_recompute_gives_identical_rows_and_drift(spark, tmp_path:
     }  # fmt: skip
 
 
+def test_drift_against_a_snapshot_without_a_stored_histogram_profiles_that_snapshot(
+    spark, tmp_path: Path, run_context
+) -> None:
+    cfg = make_config(tmp_path, **{"features.windows_days": [30, 90, 365]})
+    catalog = Catalog(cfg.paths.lake)
+    write_silver(spark, catalog)
+    ctx = JobContext(spark, cfg, catalog, run_context, progress=lambda _: None)
+    run_features(ctx, "2025-03-20")
+    histograms = catalog.read(spark, GOLD_FEATURE_HISTOGRAMS)
+    profiled = spark.createDataFrame(histograms.collect(), histograms.schema)
+    # as for a snapshot written before histograms were stored
+    catalog.delta(spark, GOLD_FEATURE_HISTOGRAMS).delete("as_of = '2025-03-20'")
+    summary = run_features(ctx, "2025-04-01")[0]
+    assert summary[1].startswith("feature drift vs 2025-03-20 (PSI over ")
+    # the earlier snapshot was profiled from its stored rows, as it was when written
+    again = catalog.read(spark, GOLD_FEATURE_HISTOGRAMS).where(F.col("as_of") == F.lit(date(2025, 3, 20)))
+    assert_df_equality(again, profiled, ignore_row_order=True, ignore_nullable=True)
+    drift = catalog.read(spark, GOLD_FEATURE_DRIFT)
+    assert drift.where(F.col("as_of") == F.lit(date(2025, 4, 1))).count() > 0
+    assert {r[0] for r in drift.select("previous_as_of").distinct().collect()} == {date(2025, 3, 20)}
+
+
 def test_psi_of_a_known_shift(spark) -> None:
     before = spark.createDataFrame(
         [(f"c{i}", float(i), "a" if i % 2 else "b") for i in range(100)], "customer_id string, x double, kind string"
