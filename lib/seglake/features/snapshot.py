@@ -141,18 +141,21 @@ def base_features(inputs: FeatureInputs, as_of: date, cfg: FeaturesConfig) -> Da
     # Built once: each Column built is a round trip to the JVM (the plan's hundreds of
     # expressions take about a second to build).
     event_aggregations = event_parts(cfg)
+    # A customer known to any source is in the snapshot: full outer joins on the key
+    # (no separate pass to list the customers). Each source's aggregate arrives
+    # partitioned by customer, but a full outer join's output is not (its key is a
+    # coalesce of both sides'), so every later join shuffles what has been joined so far:
+    # the narrow sources come first and the widest (sessions) last, never reshuffled.
     per_source = [
-        _aggregate(orders, order_parts),
-        _derive(
-            tiled.aggregate(sessions, F.col("session_start"), [a for p in session_parts for a in p.aggs]), session_parts
-        ),
-        _event_features(days, as_of, cfg, event_aggregations),
         context.with_geography(
             profile_features(profiles_as_of(inputs.profiles, as_of), as_of, cfg), inputs.regions
         ).drop("city", "postal_code"),
+        _aggregate(orders, order_parts),
+        _event_features(days, as_of, cfg, event_aggregations),
+        _derive(
+            tiled.aggregate(sessions, F.col("session_start"), [a for p in session_parts for a in p.aggs]), session_parts
+        ),
     ]
-    # A customer known to any source is in the snapshot: full outer joins on the key
-    # (one shuffle per join, no separate pass to list the customers).
     joined = reduce(lambda acc, df: acc.join(df, on="customer_id", how="full"), per_source)
     # Counts are facts: a customer without orders placed 0 orders. Everything else that
     # is missing stays null (unknown) until a treatment says otherwise.
