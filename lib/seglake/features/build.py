@@ -177,6 +177,10 @@ class Neighbours:
 
 
 def neighbour_histograms(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog, as_of: date) -> Neighbours:
+    """The stored snapshots around `as_of` with their histograms. Reads only stored
+    tables, so it can run while `as_of` is being computed; it writes only when a
+    neighbour predates histograms (its histogram is then profiled and stored), which is
+    why the caller stores the current histogram only after this has returned."""
     dates = _snapshot_dates(spark, catalog)
     earlier = max((d for d in dates if d < as_of), default=None)
     later = min((d for d in dates if d > as_of), default=None)
