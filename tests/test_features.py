@@ -485,6 +485,42 @@ def test_backfill_then_recompute_gives_identical_rows_and_drift(spark, tmp_path:
     }  # fmt: skip
 
 
+def test_a_rerun_after_late_events_computes_the_snapshot_as_from_the_events(spark, tmp_path: Path, run_context) -> None:
+    """The changed days are recomputed and committed while the snapshot is computed from
+    them: the snapshot must be what aggregating every event gives."""
+    cfg = make_config(tmp_path, **{"features.windows_days": [30, 90, 365]})
+    catalog = Catalog(cfg.paths.lake)
+    write_silver(spark, catalog)
+    h = history(spark)
+    events = h.events.withColumn("event_date", F.to_date("ts"))
+    catalog.drop(spark, SILVER_EVENTS)
+    catalog.create(events, SILVER_EVENTS)  # with the change feed on, as silver creates it
+    catalog.append(events, SILVER_EVENTS)
+    ctx = JobContext(spark, cfg, catalog, run_context, progress=lambda _: None)
+    run_features(ctx, "2025-04-01")
+    late = spark.createDataFrame(
+        [
+            ("C1", ts("2025-03-29 20:00:00"), False, "product_view", "books", 10.0, None, "iOS"),  # a known day
+            ("C2", ts("2025-03-30 08:00:00"), False, "cart_add", "fashion", 40.0, 1, "Android"),  # a new one
+            ("C4", ts("2025-03-30 09:00:00"), False, "product_view", "home", 25.0, None, "Linux"),  # a new customer
+        ],
+        INPUT_SCHEMAS["events"],
+    ).withColumn("event_date", F.to_date("ts"))
+    catalog.append(late, SILVER_EVENTS)
+    summary = run_features(ctx, "2025-04-01")[0]
+    assert summary[-1] == "gold.customer_daily_events: 2 changed days recomputed"
+    from_events = FeatureInputs(catalog.read(spark, SILVER_EVENTS), h.sessions, h.orders, h.profiles, h.regions)
+    expected = customer_features(from_events, AS_OF, cfg.features)
+    written = catalog.read(spark, GOLD_CUSTOMER_FEATURES)
+    assert_df_equality(
+        pick(written, *written.columns[1:]), pick(expected, *expected.columns[1:]),
+        ignore_row_order=True, ignore_nullable=True,
+    )  # fmt: skip
+    c1 = written.where(F.col("customer_id") == "C1").select("category_view_share_books").first()[0]
+    assert c1 == pytest.approx(2 / 6)  # 1 of the 5 views before, and the late one
+    assert written.where(F.col("customer_id") == "C4").count() == 1
+
+
 def test_drift_against_a_snapshot_without_a_stored_histogram_profiles_that_snapshot(
     spark, tmp_path: Path, run_context
 ) -> None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -25,7 +25,7 @@ from seglake.catalog import (
 from seglake.config.schema import FeaturesConfig, SeglakeConfig
 from seglake.errors import ConfigError, InputError
 from seglake.features.context import region_reference
-from seglake.features.daily import DaysUpdate, update_event_days
+from seglake.features.daily import DaysUpdate, refresh_event_days
 from seglake.features.drift import (
     DRIFT_SCHEMA,
     FeatureHistogram,
@@ -72,9 +72,9 @@ def resolve_as_of(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as_
     return newest + timedelta(days=1)
 
 
-def read_inputs(spark: SparkSession, catalog: Catalog) -> FeatureInputs:
-    """The silver tables, and the events per customer and day as stored (see
-    `update_event_days`)."""
+def read_inputs(spark: SparkSession, catalog: Catalog, event_days: DataFrame | None = None) -> FeatureInputs:
+    """The silver tables, and the events per customer and day: `event_days` when given,
+    else as stored (see `refresh_event_days`)."""
     catalog.require(spark, (SILVER_EVENTS, SILVER_SESSIONS, SILVER_ORDERS, SILVER_PROFILES), "silver")
     return FeatureInputs(
         events=catalog.read(spark, SILVER_EVENTS),
@@ -82,7 +82,7 @@ def read_inputs(spark: SparkSession, catalog: Catalog) -> FeatureInputs:
         orders=catalog.read(spark, SILVER_ORDERS),
         profiles=catalog.read(spark, SILVER_PROFILES),
         regions=region_reference(spark),
-        event_days=catalog.read(spark, GOLD_CUSTOMER_DAILY_EVENTS),
+        event_days=event_days if event_days is not None else catalog.read(spark, GOLD_CUSTOMER_DAILY_EVENTS),
     )
 
 
@@ -91,37 +91,62 @@ def build_features(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as
     (replacing exactly that snapshot) and its histogram, then its drift (and the drift
     of the next snapshot when this one is a backfill)."""
     catalog.require(spark, (SILVER_EVENTS,), "silver")
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         # The stored histograms the drift compares with do not depend on this run: they
         # are read while the days are brought up to date and the snapshot is computed.
         neighbours = pool.submit(neighbour_histograms, spark, cfg.features, catalog, as_of)
-        days = update_event_days(spark, cfg.features, catalog)
-        inputs = read_inputs(spark, catalog)
-        # The per-customer table is read three times (population statistics, the write,
-        # the histogram): keep it rather than aggregating the events again.
-        base = base_features(inputs, as_of, cfg.features).persist(StorageLevel.MEMORY_AND_DISK)
+        refresh = refresh_event_days(spark, cfg.features, catalog)
+        days_written: Future[DaysUpdate]
+        if refresh.days is None:  # every day recomputed: the snapshot reads them once written
+            days_written = Future()
+            days_written.set_result(refresh.write())
+        else:  # a few days or none: their commit runs while the snapshot is computed
+            days_written = pool.submit(refresh.write)
         try:
-            stats = statistics(base, cfg.features)
-            features = finish(base, stats, as_of, cfg.features)
-            customers = int(stats[CUSTOMERS])  # type: ignore[call-overload]
-            # Neither the histogram nor the drift reads the written snapshot (the
-            # histogram profiles the kept table, the drift compares histograms): they run
-            # while the snapshot is written, so their Delta commits and driver-side work
-            # overlap the write's tasks. A failure of any fails the run; re-running
-            # rewrites all three.
-            written = pool.submit(catalog.replace_where, features, GOLD_CUSTOMER_FEATURES, _snapshot(as_of))
-            profiled = profile(spark, features, as_of, sample_rate(customers, cfg.features.drift.sample_customers))
-            # Read first: a neighbour whose histogram was missing got it stored meanwhile.
-            around = neighbours.result()
-            stored = pool.submit(catalog.replace_where, profiled.rows, GOLD_FEATURE_HISTOGRAMS, _snapshot(as_of))
-            drift = refresh_drift(spark, cfg.features, catalog, as_of, profiled.histogram, around)
-            stored.result()
-            written.result()
+            inputs = read_inputs(spark, catalog, refresh.days)
+            features, customers, drift = _write_snapshot(spark, cfg.features, catalog, as_of, inputs, pool, neighbours)
+            days = days_written.result()
         finally:
-            base.unpersist()
+            wait([days_written])  # it reads the days the refresh keeps
+            refresh.release()
     comments = {f.name: f.metadata["comment"] for f in features.schema.fields if "comment" in f.metadata}
     catalog.set_column_comments(spark, GOLD_CUSTOMER_FEATURES, comments)
     return FeatureResult(as_of, customers, len(features.columns), days, drift)
+
+
+def _write_snapshot(
+    spark: SparkSession,
+    cfg: FeaturesConfig,
+    catalog: Catalog,
+    as_of: date,
+    inputs: FeatureInputs,
+    pool: ThreadPoolExecutor,
+    neighbours: Future[Neighbours],
+) -> tuple[DataFrame, int, DriftResult | None]:
+    """Write the snapshot, its histogram and its drift; the snapshot as written (its
+    plan), its customer count and its drift."""
+    # The per-customer table is read three times (population statistics, the write, the
+    # histogram): keep it rather than aggregating the events again.
+    base = base_features(inputs, as_of, cfg).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        stats = statistics(base, cfg)
+        features = finish(base, stats, as_of, cfg)
+        customers = int(stats[CUSTOMERS])  # type: ignore[call-overload]
+        # Neither the histogram nor the drift reads the written snapshot (the histogram
+        # profiles the kept table, the drift compares histograms): they run while the
+        # snapshot is written, so their Delta commits and driver-side work overlap the
+        # write's tasks. A failure of any fails the run; re-running rewrites all three.
+        written = pool.submit(catalog.replace_where, features, GOLD_CUSTOMER_FEATURES, _snapshot(as_of))
+        profiled = profile(spark, features, as_of, sample_rate(customers, cfg.drift.sample_customers))
+        # Read first: a neighbour whose histogram was missing got it stored meanwhile.
+        around = neighbours.result()
+        stored = pool.submit(catalog.replace_where, profiled.rows, GOLD_FEATURE_HISTOGRAMS, _snapshot(as_of))
+        drift = refresh_drift(spark, cfg, catalog, as_of, profiled.histogram, around)
+        stored.result()
+        written.result()
+        return features, customers, drift
+    finally:
+        base.unpersist()
 
 
 def _snapshot(as_of: date) -> str:

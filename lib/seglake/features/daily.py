@@ -1,7 +1,7 @@
 """gold.customer_daily_events: the events per customer and UTC day, kept current so a
 snapshot aggregates customer-days instead of every event.
 
-Each feature run first brings the table up to the latest version of silver.events:
+Each feature run brings the table up to the latest version of silver.events:
 - only the days whose events changed since the version it reflects are recomputed, each
   day whole, from silver.events read at one version. Those days are found in the change
   feed of silver.events: new events, and stored ones re-stitched to another customer,
@@ -13,12 +13,17 @@ Each feature run first brings the table up to the latest version of silver.event
 What the table reflects (silver.events' id and version, the configuration's fingerprint)
 is recorded in the same commit as the rows (`userMetadata`), so a run that stops half
 way leaves the table as it was, and the next run starts from there.
+
+When only some days changed, the days as they will be after the commit are readable
+before it (the stored days the change left alone, and the recomputed ones): the feature
+job computes its snapshot from them while the commit runs, rather than after it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date
 
@@ -76,52 +81,93 @@ def fingerprint(cfg: FeaturesConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+class DaysRefresh:
+    """What bringing gold.customer_daily_events up to the latest silver.events takes.
+
+    `days` is the table as it will be once `write` has run, readable before and while it
+    runs, so a snapshot can be computed alongside the write; None when every day is
+    recomputed (a snapshot then reads the table once written). `release` frees what the
+    two shared."""
+
+    def __init__(self, days: DataFrame | None, write: Callable[[], DaysUpdate], shared: DataFrame | None = None):
+        self.days = days
+        self.write = write
+        self._shared = shared
+
+    def release(self) -> None:
+        if self._shared is not None:
+            self._shared.unpersist()
+
+
 def update_event_days(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog) -> DaysUpdate:
     """Bring gold.customer_daily_events up to the latest version of silver.events."""
+    refresh = refresh_event_days(spark, cfg, catalog)
+    try:
+        return refresh.write()
+    finally:
+        refresh.release()
+
+
+def refresh_event_days(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog) -> DaysRefresh:
+    """Find what gold.customer_daily_events lacks of the latest silver.events (see the
+    module's docstring); nothing is written until the returned refresh's `write`."""
     version = catalog.version(spark, SILVER_EVENTS)
     now = DaysState(catalog.table_id(spark, SILVER_EVENTS), version, fingerprint(cfg))
     events = catalog.read(spark, SILVER_EVENTS, version=version)
-    if not catalog.exists(spark, GOLD_CUSTOMER_DAILY_EVENTS):
-        reason = "first run"
-    else:
-        stored = DaysState.from_json(catalog.last_user_metadata(spark, GOLD_CUSTOMER_DAILY_EVENTS))
-        if stored is None:  # e.g. a change by hand or a compaction committed after the last run
-            reason = "its latest commit does not say which version of silver.events it reflects"
-        else:
-            found = _rebuild_reason(spark, catalog, stored, now)
-            if found is None:
-                update = _recompute_changed_days(spark, cfg, catalog, events, stored, now)
-                if isinstance(update, DaysUpdate):
-                    return update
-                found = update
-            reason = found
-    catalog.overwrite(event_days(events, cfg), GOLD_CUSTOMER_DAILY_EVENTS, user_metadata=now.to_json())
-    days = catalog.read(spark, GOLD_CUSTOMER_DAILY_EVENTS).select("day").distinct().count()
-    return DaysUpdate(days, True, reason)
-
-
-def _recompute_changed_days(
-    spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog, events: DataFrame, stored: DaysState, now: DaysState
-) -> DaysUpdate | str:
-    """Replace the days whose events changed since `stored`; or why that cannot be done."""
-    if stored.events_version == now.events_version:
-        return DaysUpdate(0, False, "current")
-    first = stored.events_version + 1
-    try:
-        changed = _changed_days(spark, catalog, first, now.events_version)
-    except AnalysisException as exc:  # e.g. the change feed was not on for those versions
-        return f"no change feed of silver.events since version {first}: {_first_line(exc)}"
+    changed = _days_to_recompute(spark, catalog, now)
+    if isinstance(changed, str):
+        return _recompute_every_day(spark, cfg, catalog, events, now, reason=changed)
+    table = catalog.read(spark, GOLD_CUSTOMER_DAILY_EVENTS)
     # No changed day (only file compactions since): nothing to write. The version reached
     # is not recorded then; the next run reads those few commits' (empty) changes again.
-    if changed:
-        listed = ", ".join(f"'{d.isoformat()}'" for d in changed)
-        months = ", ".join(sorted({f"'{d.replace(day=1).isoformat()}'" for d in changed}))
-        # silver.events.event_date is to_date(ts) (UTC): the day event_days groups by
-        rows = event_days(events.where(F.col("event_date").isin(changed)), cfg)
-        catalog.replace_where(
-            rows, GOLD_CUSTOMER_DAILY_EVENTS, f"month IN ({months}) AND day IN ({listed})", user_metadata=now.to_json()
-        )
-    return DaysUpdate(len(changed), False, "changed days")
+    if not changed:
+        return DaysRefresh(table, lambda: DaysUpdate(0, False, "current"))
+    # silver.events.event_date is to_date(ts) (UTC): the day event_days groups by. The
+    # recomputed days are few rows, kept so the write and a snapshot share one computation.
+    fresh = event_days(events.where(F.col("event_date").isin(changed)), cfg).persist()
+    listed = ", ".join(f"'{d.isoformat()}'" for d in changed)
+    months = ", ".join(sorted({f"'{d.replace(day=1).isoformat()}'" for d in changed}))
+
+    def write() -> DaysUpdate:
+        predicate = f"month IN ({months}) AND day IN ({listed})"
+        catalog.replace_where(fresh, GOLD_CUSTOMER_DAILY_EVENTS, predicate, user_metadata=now.to_json())
+        return DaysUpdate(len(changed), False, "changed days")
+
+    # The other days' rows are the same in the table before and after the write, so a
+    # reader gets the same rows whichever version its scan finds.
+    days = table.where(~F.col("day").isin(changed)).unionByName(fresh)
+    return DaysRefresh(days, write, shared=fresh)
+
+
+def _days_to_recompute(spark: SparkSession, catalog: Catalog, now: DaysState) -> list[date] | str:
+    """The days whose events changed since the version the table reflects; or why every
+    day must be recomputed."""
+    if not catalog.exists(spark, GOLD_CUSTOMER_DAILY_EVENTS):
+        return "first run"
+    stored = DaysState.from_json(catalog.last_user_metadata(spark, GOLD_CUSTOMER_DAILY_EVENTS))
+    if stored is None:  # e.g. a change by hand or a compaction committed after the last run
+        return "its latest commit does not say which version of silver.events it reflects"
+    reason = _rebuild_reason(spark, catalog, stored, now)
+    if reason is not None:
+        return reason
+    if stored.events_version == now.events_version:
+        return []
+    first = stored.events_version + 1
+    try:
+        return _changed_days(spark, catalog, first, now.events_version)
+    except AnalysisException as exc:  # e.g. the change feed was not on for those versions
+        return f"no change feed of silver.events since version {first}: {_first_line(exc)}"
+
+
+def _recompute_every_day(
+    spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog, events: DataFrame, now: DaysState, reason: str
+) -> DaysRefresh:
+    def write() -> DaysUpdate:
+        catalog.overwrite(event_days(events, cfg), GOLD_CUSTOMER_DAILY_EVENTS, user_metadata=now.to_json())
+        days = catalog.read(spark, GOLD_CUSTOMER_DAILY_EVENTS).select("day").distinct().count()
+        return DaysUpdate(days, True, reason)
+
+    return DaysRefresh(None, write)
 
 
 def _rebuild_reason(spark: SparkSession, catalog: Catalog, stored: DaysState, now: DaysState) -> str | None:
