@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -102,13 +102,9 @@ def build_features(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as
             days_written.set_result(refresh.write())
         else:  # a few days or none: their commit runs while the snapshot is computed
             days_written = pool.submit(refresh.write)
-        try:
-            inputs = read_inputs(spark, catalog, refresh.days)
-            features, customers, drift = _write_snapshot(spark, cfg.features, catalog, as_of, inputs, pool, neighbours)
-            days = days_written.result()
-        finally:
-            wait([days_written])  # it reads the days the refresh keeps
-            refresh.release()
+        inputs = read_inputs(spark, catalog, refresh.days)
+        features, customers, drift = _write_snapshot(spark, cfg.features, catalog, as_of, inputs, pool, neighbours)
+        days = days_written.result()
     comments = {f.name: f.metadata["comment"] for f in features.schema.fields if "comment" in f.metadata}
     catalog.set_column_comments(spark, GOLD_CUSTOMER_FEATURES, comments)
     return FeatureResult(as_of, customers, len(features.columns), days, drift)

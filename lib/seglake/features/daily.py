@@ -81,31 +81,21 @@ def fingerprint(cfg: FeaturesConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
 class DaysRefresh:
     """What bringing gold.customer_daily_events up to the latest silver.events takes.
 
     `days` is the table as it will be once `write` has run, readable before and while it
     runs, so a snapshot can be computed alongside the write; None when every day is
-    recomputed (a snapshot then reads the table once written). `release` frees what the
-    two shared."""
+    recomputed (a snapshot then reads the table once written)."""
 
-    def __init__(self, days: DataFrame | None, write: Callable[[], DaysUpdate], shared: DataFrame | None = None):
-        self.days = days
-        self.write = write
-        self._shared = shared
-
-    def release(self) -> None:
-        if self._shared is not None:
-            self._shared.unpersist()
+    days: DataFrame | None
+    write: Callable[[], DaysUpdate]
 
 
 def update_event_days(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog) -> DaysUpdate:
     """Bring gold.customer_daily_events up to the latest version of silver.events."""
-    refresh = refresh_event_days(spark, cfg, catalog)
-    try:
-        return refresh.write()
-    finally:
-        refresh.release()
+    return refresh_event_days(spark, cfg, catalog).write()
 
 
 def refresh_event_days(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalog) -> DaysRefresh:
@@ -122,9 +112,8 @@ def refresh_event_days(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalo
     # is not recorded then; the next run reads those few commits' (empty) changes again.
     if not changed:
         return DaysRefresh(table, lambda: DaysUpdate(0, False, "current"))
-    # silver.events.event_date is to_date(ts) (UTC): the day event_days groups by. The
-    # recomputed days are few rows, kept so the write and a snapshot share one computation.
-    fresh = event_days(events.where(F.col("event_date").isin(changed)), cfg).persist()
+    # silver.events.event_date is to_date(ts) (UTC): the day event_days groups by.
+    fresh = event_days(events.where(F.col("event_date").isin(changed)), cfg)
     listed = ", ".join(f"'{d.isoformat()}'" for d in changed)
     months = ", ".join(sorted({f"'{d.replace(day=1).isoformat()}'" for d in changed}))
 
@@ -136,7 +125,7 @@ def refresh_event_days(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalo
     # The other days' rows are the same in the table before and after the write, so a
     # reader gets the same rows whichever version its scan finds.
     days = table.where(~F.col("day").isin(changed)).unionByName(fresh)
-    return DaysRefresh(days, write, shared=fresh)
+    return DaysRefresh(days, write)
 
 
 def _days_to_recompute(spark: SparkSession, catalog: Catalog, now: DaysState) -> list[date] | str:
