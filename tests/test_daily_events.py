@@ -12,7 +12,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from seglake.catalog import GOLD_CUSTOMER_DAILY_EVENTS, SILVER_EVENTS, Catalog
-from seglake.features.daily import DaysState, update_event_days
+from seglake.features.daily import DaysState, refresh_event_days, update_event_days
 from seglake.features.snapshot import INPUT_SCHEMAS, event_days
 
 from conftest import make_config
@@ -149,3 +149,31 @@ def test_a_commit_that_does_not_record_its_source_makes_the_next_run_rebuild(spa
     update = update_event_days(spark, cfg.features, catalog)
     assert update.rebuilt and update.reason.startswith("its latest commit does not say")
     assert_current(spark, cfg, catalog)
+
+
+def still_kept(spark, df) -> bool:
+    """Whether the kept (cached) rows of `df` are still those computed before: Spark
+    replaces them by a fresh, not yet computed copy when a table they read is written."""
+    cached = spark._jsparkSession.sharedState().cacheManager().lookupCachedData(df._jdf)  # noqa: SLF001
+    return cached.isDefined() and cached.get().cachedRepresentation().cacheBuilder().isCachedColumnBuffersLoaded()
+
+
+def test_rows_kept_from_the_refreshed_days_survive_their_write(spark, lake) -> None:
+    """The feature job keeps a snapshot computed from the refreshed days while their
+    write runs: the write must not make Spark compute that snapshot again."""
+    cfg, catalog = lake
+    update_event_days(spark, cfg.features, catalog)
+    late = events(spark, [("C1", ts("2025-03-07 10:00:00"), False, "product_view", "books", 10.0, None, "iOS")])
+    catalog.append(late, SILVER_EVENTS)
+    refresh = refresh_event_days(spark, cfg.features, catalog)
+    assert refresh.days is not None
+    kept = refresh.days.persist()
+    try:
+        assert kept.count() == 4
+        assert still_kept(spark, kept)
+        update = refresh.write()
+        assert (update.rebuilt, update.days) == (False, 1)
+        assert still_kept(spark, kept)
+        assert_df_equality(kept, stored(spark, catalog), ignore_row_order=True, ignore_nullable=True)
+    finally:
+        kept.unpersist()

@@ -107,7 +107,10 @@ def refresh_event_days(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalo
     changed = _days_to_recompute(spark, catalog, now)
     if isinstance(changed, str):
         return _recompute_every_day(spark, cfg, catalog, events, now, reason=changed)
-    table = catalog.read(spark, GOLD_CUSTOMER_DAILY_EVENTS)
+    # Read at its current version: Spark recomputes the kept results of any plan reading
+    # a table's latest version when the table is written, and a snapshot computed from
+    # these days is kept while the write below runs.
+    table = catalog.read(spark, GOLD_CUSTOMER_DAILY_EVENTS, version=catalog.version(spark, GOLD_CUSTOMER_DAILY_EVENTS))
     # No changed day (only file compactions since): nothing to write. The version reached
     # is not recorded then; the next run reads those few commits' (empty) changes again.
     if not changed:
@@ -122,8 +125,6 @@ def refresh_event_days(spark: SparkSession, cfg: FeaturesConfig, catalog: Catalo
         catalog.replace_where(fresh, GOLD_CUSTOMER_DAILY_EVENTS, predicate, user_metadata=now.to_json())
         return DaysUpdate(len(changed), False, "changed days")
 
-    # The other days' rows are the same in the table before and after the write, so a
-    # reader gets the same rows whichever version its scan finds.
     days = table.where(~F.col("day").isin(changed)).unionByName(fresh)
     return DaysRefresh(days, write)
 
