@@ -96,12 +96,10 @@ def build_features(spark: SparkSession, cfg: SeglakeConfig, catalog: Catalog, as
         # are read while the days are brought up to date and the snapshot is computed.
         neighbours = pool.submit(neighbour_histograms, spark, cfg.features, catalog, as_of)
         refresh = refresh_event_days(spark, cfg.features, catalog)
-        days_written: Future[DaysUpdate]
+        # A few changed days (or none) are committed while the snapshot is computed.
+        days_written = pool.submit(refresh.write)
         if refresh.days is None:  # every day recomputed: the snapshot reads them once written
-            days_written = Future()
-            days_written.set_result(refresh.write())
-        else:  # a few days or none: their commit runs while the snapshot is computed
-            days_written = pool.submit(refresh.write)
+            days_written.result()
         inputs = read_inputs(spark, catalog, refresh.days)
         features, customers, drift = _write_snapshot(spark, cfg.features, catalog, as_of, inputs, pool, neighbours)
         days = days_written.result()
